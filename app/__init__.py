@@ -1,0 +1,105 @@
+"""Parley: an authenticated multi-room chat platform."""
+
+import os
+import sqlite3
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+__version__ = "0.1.0"
+
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application; `config` overrides what the environment says (tests use it)."""
+    app = Flask(
+        __name__,
+        instance_path=os.path.join(PROJECT_ROOT, "instance"),
+        template_folder=os.path.join(PROJECT_ROOT, "public", "templates"),
+        static_folder=os.path.join(PROJECT_ROOT, "public", "static"),
+    )
+    load_config(app, config or {})
+    register_extensions(app)
+    register_security(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_cli(app)
+    return app
+
+
+def load_config(app: Flask, overrides: Mapping[str, Any]) -> None:
+    """Pick the Config class from PARLEY_ENV, apply overrides, fill in instance-folder defaults."""
+    from app.config import config_class
+
+    app.config.from_object(config_class(overrides.get("PARLEY_ENV"))())
+    app.config.update(overrides)
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        os.makedirs(app.instance_path, exist_ok=True)
+        app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "parley.db")
+    if not app.config.get("UPLOAD_FOLDER"):
+        app.config["UPLOAD_FOLDER"] = os.path.join(app.instance_path, "uploads")
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the extension instances to this app."""
+    from app.extensions import csrf, db, limiter, login_manager, mail, migrate, socketio
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(PROJECT_ROOT, "migrations"), render_as_batch=True)
+    login_manager.init_app(app)
+    mail.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    origins = app.config["CORS_ORIGINS"]
+    socketio.init_app(
+        app,
+        message_queue=app.config["REDIS_URL"],
+        async_mode=app.config["SOCKETIO_ASYNC_MODE"],
+        # None: only the app's own origin may open a socket.
+        cors_allowed_origins=[app.config["PUBLIC_URL"], *origins] if origins else None,
+    )
+
+
+def register_security(app: Flask) -> None:
+    """Session and token authentication, CSRF."""
+    from app.security import init_security
+
+    init_security(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Mount every blueprint."""
+    from app.controllers import auth, system
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(system.bp)
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Render every error as the JSON envelope."""
+    from app.errors import register_error_handlers as register
+
+    register(app)
+
+
+def register_cli(app: Flask) -> None:
+    """Add the `flask` commands."""
+    from app.cli import create_admin, seed_demo
+
+    app.cli.add_command(create_admin)
+    app.cli.add_command(seed_demo)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # SQLite leaves foreign keys off unless asked; WAL lets readers run beside the writer.
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()

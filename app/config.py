@@ -1,0 +1,127 @@
+"""Configuration read from the environment (and a .env file via python-dotenv).
+
+PARLEY_ENV picks the class: development (default), testing or production. Values are read
+when a class is instantiated, not at import, so a test or a CLI call sees the current
+environment.
+"""
+
+import os
+import secrets
+from datetime import timedelta
+
+from dotenv import load_dotenv
+
+load_dotenv()
+
+
+def _env(key: str, default: str | None = None) -> str | None:
+    """The variable's value, with empty strings counting as unset."""
+    value = os.environ.get(key, "").strip()
+    return value or default
+
+
+def _env_int(key: str, default: int) -> int:
+    value = _env(key)
+    return int(value) if value is not None else default
+
+
+def _env_list(key: str) -> list[str]:
+    return [item.strip() for item in (_env(key) or "").split(",") if item.strip()]
+
+
+class Config:
+    """Settings shared by every environment."""
+
+    ENV_NAME = "development"
+
+    def __init__(self) -> None:
+        self.SECRET_KEY = _env("SECRET_KEY") or self.missing_secret_key()
+        # None means "<instance folder>/parley.db"; create_app resolves it.
+        self.SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL")
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "pool_recycle": 3600}
+        self.REDIS_URL = _env("REDIS_URL")
+        self.HOST = _env("HOST", "127.0.0.1")
+        self.PORT = _env_int("PORT", 5000)
+        # Links in mail (password reset) are built from this, never from the request's Host header.
+        self.PUBLIC_URL = (_env("PUBLIC_URL") or f"http://{self.HOST}:{self.PORT}").rstrip("/")
+        self.CORS_ORIGINS = _env_list("CORS_ORIGINS")
+        self.UPLOAD_FOLDER = _env("UPLOAD_FOLDER")
+
+        self.MAIL_SERVER = _env("MAIL_SERVER")
+        self.MAIL_PORT = _env_int("MAIL_PORT", 25)
+        self.MAIL_USE_TLS = _env("MAIL_USE_TLS", "false").lower() in ("1", "true", "yes")
+        self.MAIL_USE_SSL = _env("MAIL_USE_SSL", "false").lower() in ("1", "true", "yes")
+        self.MAIL_USERNAME = _env("MAIL_USERNAME")
+        self.MAIL_PASSWORD = _env("MAIL_PASSWORD")
+        self.MAIL_DEFAULT_SENDER = _env("MAIL_DEFAULT_SENDER", "parley@localhost")
+        self.FEEDBACK_RECIPIENTS = _env_list("FEEDBACK_RECIPIENTS")
+
+        self.BCRYPT_ROUNDS = _env_int("BCRYPT_ROUNDS", 12)
+        self.ADMIN_EMAIL = _env("ADMIN_EMAIL")
+        self.ADMIN_PASSWORD = _env("ADMIN_PASSWORD")
+        self.PASSWORD_RESET_MAX_AGE = _env_int("PASSWORD_RESET_MAX_AGE", 3600)
+        self.SOCKETIO_ASYNC_MODE = _env("SOCKETIO_ASYNC_MODE")
+
+        # Avatars: 5 MiB of file; the request may carry a little multipart framing on top.
+        self.AVATAR_MAX_BYTES = 5 * 1024 * 1024
+        self.AVATAR_MAX_PIXELS = 40_000_000
+        self.MAX_CONTENT_LENGTH = self.AVATAR_MAX_BYTES + 64 * 1024
+
+        self.SESSION_COOKIE_NAME = "parley_session"
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = False
+        self.PERMANENT_SESSION_LIFETIME = timedelta(days=30)
+        # The JSON API sends the token in X-CSRFToken; it lives as long as the session.
+        self.WTF_CSRF_CHECK_DEFAULT = False
+        self.WTF_CSRF_TIME_LIMIT = None
+        self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
+        self.JSON_SORT_KEYS = False
+
+    def missing_secret_key(self) -> str:
+        """Development signs sessions with a key that lives as long as the process."""
+        return secrets.token_hex(32)
+
+
+class DevelopmentConfig(Config):
+    """`make run`: SQLite in the instance folder, mail logged unless MAIL_SERVER is set."""
+
+
+class TestingConfig(Config):
+    """The test suite: fast hashing; the database URL comes from the test fixtures."""
+
+    ENV_NAME = "testing"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.TESTING = True
+        self.BCRYPT_ROUNDS = 4
+        self.RATELIMIT_ENABLED = False
+
+
+class ProductionConfig(Config):
+    """Production: a real SECRET_KEY is required and cookies are Secure."""
+
+    ENV_NAME = "production"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.SESSION_COOKIE_SECURE = True
+
+    def missing_secret_key(self) -> str:
+        raise RuntimeError("SECRET_KEY must be set when PARLEY_ENV=production")
+
+
+CONFIGS: dict[str, type[Config]] = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def config_class(name: str | None = None) -> type[Config]:
+    """The Config class for an environment name (PARLEY_ENV when none is given)."""
+    name = (name or _env("PARLEY_ENV", "development")).lower()
+    if name not in CONFIGS:
+        raise RuntimeError(f"PARLEY_ENV must be one of {', '.join(CONFIGS)}, not {name!r}")
+    return CONFIGS[name]

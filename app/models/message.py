@@ -1,0 +1,39 @@
+"""Messages; the id is the monotonic cursor of history pagination."""
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.models.base import MYSQL_TABLE_OPTIONS, Base, BigId, UTCDateTime, binary_string, utcnow
+from app.models.user import User
+
+
+class Message(Base):
+    """A message in a room; deletion is soft (content blanked, deleted_at set)."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        # Serves history pages: WHERE room_id = ? AND id < ? ORDER BY id DESC LIMIT n.
+        sa.Index("ix_messages_room_id_id", "room_id", "id"),
+        # A retried send with the same client_id finds the first message instead of duplicating it.
+        sa.UniqueConstraint("user_id", "client_id"),
+        # AUTOINCREMENT on SQLite so an id is never reused after the newest row is deleted.
+        {"sqlite_autoincrement": True, **MYSQL_TABLE_OPTIONS},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    room_id: Mapped[int] = mapped_column(sa.ForeignKey("rooms.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    content: Mapped[str] = mapped_column(sa.Text())
+    client_id: Mapped[str | None] = mapped_column(binary_string(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    author: Mapped[User] = relationship(lazy="joined")
+
+    @property
+    def is_deleted(self) -> bool:
+        """Whether the message was deleted (it stays in history, blanked)."""
+        return self.deleted_at is not None
