@@ -1,0 +1,1 @@
+"""Blueprints: parse the request, authorize, call one service, serialize."""

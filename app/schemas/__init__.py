@@ -1,0 +1,1 @@
+"""Request and response schemas (pydantic): the one place input is validated."""

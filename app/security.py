@@ -1,0 +1,93 @@
+"""Who is calling: the session cookie or a Bearer token, and CSRF for cookie requests.
+
+A request with `Authorization: Bearer <token>` is authenticated by the token alone (a cookie
+it may also carry is ignored), so it needs no CSRF token. A cookie-authenticated unsafe
+request must carry X-CSRFToken, except the endpoints that create a session or a token from
+credentials (DESIGN §4).
+"""
+
+from flask import Flask, g, request, session
+from flask_login import current_user, login_user, logout_user
+from flask_wtf.csrf import generate_csrf
+
+from app.errors import Unauthorized
+from app.extensions import csrf, db, login_manager
+from app.models import User
+from app.services import api_tokens
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_EXEMPT_ENDPOINTS = frozenset({"auth.login", "auth.register", "auth.create_token"})
+
+
+def _load_session_user(identity: str) -> User | None:
+    user_id, _, version = identity.partition(":")
+    if not (user_id.isdigit() and version.isdigit()):
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or not user.is_active or user.session_version != int(version):
+        return None
+    return user
+
+
+def _refuse_anonymous() -> None:
+    raise Unauthorized()
+
+
+def _authenticate_bearer() -> None:
+    # A request may run inside an app context pushed earlier (tests, scripts) whose g outlives
+    # it; the caller's identity must never carry over from a previous request.
+    g.pop("_login_user", None)
+    g.pop("auth_method", None)
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return
+    # Flask-Login reads g._login_user before it looks at the session.
+    g._login_user = api_tokens.user_for_token(secret.strip())
+    g.auth_method = "token"
+
+
+def _protect_csrf() -> None:
+    if request.method in SAFE_METHODS or g.get("auth_method") == "token":
+        return
+    if request.endpoint in CSRF_EXEMPT_ENDPOINTS:
+        return
+    if current_user.is_authenticated:
+        csrf.protect()
+
+
+def signed_in_user() -> User:
+    """The real User behind current_user (services must not hold the request-bound proxy)."""
+    return current_user._get_current_object()
+
+
+def is_token_request() -> bool:
+    """Whether this request was authenticated by a Bearer token."""
+    return g.get("auth_method") == "token"
+
+
+def start_session(user: User, *, remember: bool = False) -> str:
+    """Sign the user in on a fresh session (nothing of the old one kept); returns its CSRF token."""
+    session.clear()
+    login_user(user)
+    session.permanent = remember
+    return generate_csrf()
+
+
+def renew_session(user: User) -> None:
+    """Keep the current session valid after the user's session version moved."""
+    if not is_token_request():
+        login_user(user)
+
+
+def end_session() -> None:
+    """Sign out of the current session."""
+    logout_user()
+    session.clear()
+
+
+def init_security(app: Flask) -> None:
+    """Install the user loader and the per-request authentication and CSRF checks."""
+    login_manager.user_loader(_load_session_user)
+    login_manager.unauthorized_handler(_refuse_anonymous)
+    app.before_request(_authenticate_bearer)
+    app.before_request(_protect_csrf)

@@ -1,0 +1,43 @@
+"""Health of the services Parley depends on."""
+
+import redis
+from flask import current_app
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.extensions import db
+
+
+def database_status() -> str:
+    """ "ok" when the database answers a query, "down" otherwise."""
+    try:
+        db.session.execute(text("SELECT 1"))
+        return "ok"
+    except SQLAlchemyError:
+        db.session.rollback()
+        return "down"
+    finally:
+        db.session.remove()
+
+
+def message_queue_status() -> str:
+    """ "ok", "down", or "disabled" when REDIS_URL is unset."""
+    url = current_app.config.get("REDIS_URL")
+    if not url:
+        return "disabled"
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+        try:
+            client.ping()
+        finally:
+            client.close()
+        return "ok"
+    except redis.RedisError:
+        return "down"
+
+
+def health_report() -> tuple[dict, bool]:
+    """The status of each dependency and whether all are usable."""
+    report = {"database": database_status(), "message_queue": message_queue_status()}
+    healthy = "down" not in report.values()
+    return {"status": "ok" if healthy else "down", **report}, healthy
