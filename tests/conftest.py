@@ -1,0 +1,254 @@
+"""Fixtures: an app on a real database (SQLite, or MariaDB with TEST_DATABASE_URL), clients,
+signed-in helpers and a real SMTP server.
+
+With TEST_DATABASE_URL or TEST_REDIS_URL set, an unreachable server fails the run at once
+rather than skipping anything.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+import redis
+import sqlalchemy as sa
+from aiosmtpd.controller import Controller
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import create_app
+from app.extensions import db
+from app.models import User
+from tests.factories import PASSWORD, make_user
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "").strip()
+
+
+def _require_database(url: str) -> None:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError as error:
+        pytest.exit(f"TEST_DATABASE_URL is set but the database is unreachable: {error}", returncode=3)
+    finally:
+        engine.dispose()
+
+
+def _require_redis(url: str) -> None:
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as error:
+        pytest.exit(f"TEST_REDIS_URL is set but Redis is unreachable: {error}", returncode=3)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The database every test runs on: TEST_DATABASE_URL, or a SQLite file for this run."""
+    if TEST_DATABASE_URL:
+        _require_database(TEST_DATABASE_URL)
+        return TEST_DATABASE_URL
+    return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "parley-test.db")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """TEST_REDIS_URL when set (and reachable); otherwise a private redis-server for this run."""
+    if TEST_REDIS_URL:
+        _require_redis(TEST_REDIS_URL)
+        yield TEST_REDIS_URL
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed; `make test` installs it, or set TEST_REDIS_URL")
+    port = free_port()
+    server = subprocess.Popen(
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            redis.Redis.from_url(url, socket_connect_timeout=0.2).ping()
+            break
+        except redis.RedisError:
+            if time.monotonic() > deadline:
+                server.kill()
+                pytest.fail("the private redis-server did not start")
+            time.sleep(0.05)
+    yield url
+    server.terminate()
+    server.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def _schema(database_url: str) -> None:
+    """Create the tables once per run from a clean slate (the migration test checks they match)."""
+    app = create_app({"PARLEY_ENV": "testing", "SQLALCHEMY_DATABASE_URI": database_url})
+    with app.app_context():
+        db.drop_all()
+        with db.engine.begin() as connection:
+            connection.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
+        db.create_all()
+        db.engine.dispose()
+
+
+def _empty_tables() -> None:
+    db.session.remove()
+    with db.engine.begin() as connection:
+        for table in reversed(db.metadata.sorted_tables):
+            connection.execute(table.delete())
+
+
+@pytest.fixture
+def make_app(database_url: str, _schema: None, tmp_path) -> Iterator:
+    """Build apps on the test database; tables are emptied after the test."""
+    apps: list[Flask] = []
+
+    def build(**overrides) -> Flask:
+        config = {
+            "PARLEY_ENV": "testing",
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "UPLOAD_FOLDER": str(tmp_path / "uploads"),
+            "SECRET_KEY": "test-" + os.urandom(8).hex(),
+            "MAIL_SERVER": None,
+            "REDIS_URL": None,
+            **overrides,
+        }
+        apps.append(create_app(config))
+        return apps[-1]
+
+    yield build
+    for app in apps:
+        with app.app_context():
+            if app.config["SQLALCHEMY_DATABASE_URI"] == database_url:
+                _empty_tables()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app) -> Iterator[Flask]:
+    """The application, with an app context pushed so tests can call services directly."""
+    application = make_app()
+    with application.app_context():
+        yield application
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask):
+    return app.test_cli_runner()
+
+
+@dataclass
+class Session:
+    """A test client signed in as a user, sending its CSRF token on unsafe requests."""
+
+    client: FlaskClient
+    user: User
+    csrf_token: str
+    password: str = PASSWORD
+    headers: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.headers = {"X-CSRFToken": self.csrf_token}
+
+    def get(self, url: str, **kwargs):
+        return self.client.get(url, **kwargs)
+
+    def post(self, url: str, **kwargs):
+        return self.client.post(url, headers=self.headers, **kwargs)
+
+    def put(self, url: str, **kwargs):
+        return self.client.put(url, headers=self.headers, **kwargs)
+
+    def delete(self, url: str, **kwargs):
+        return self.client.delete(url, headers=self.headers, **kwargs)
+
+
+def sign_in(client: FlaskClient, user: User, password: str = PASSWORD) -> Session:
+    """Sign in over HTTP and return the signed-in session helper."""
+    response = client.post("/auth/login", json={"email": user.email, "password": password})
+    assert response.status_code == 200, response.get_json()
+    return Session(client, user, response.get_json()["csrf_token"], password)
+
+
+@pytest.fixture
+def login(app: Flask):
+    """login(user) -> a Session on a fresh test client."""
+    return lambda user, password=PASSWORD: sign_in(app.test_client(), user, password)
+
+
+@pytest.fixture
+def member(app: Flask) -> User:
+    return make_user(name="Mia Member")
+
+
+@pytest.fixture
+def member_session(login, member: User) -> Session:
+    return login(member)
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _Inbox:
+    """aiosmtpd handler that keeps every message it is given."""
+
+    def __init__(self) -> None:
+        self.messages: list = []
+        self._arrived = threading.Condition()
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd API)
+        from email import message_from_bytes, policy
+
+        with self._arrived:
+            self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+            self._arrived.notify_all()
+        return "250 OK"
+
+    def wait_for(self, count: int = 1, timeout: float = 10.0) -> list:
+        """Block until `count` messages arrived; fail the test if they do not."""
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            while len(self.messages) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"expected {count} mail(s), got {len(self.messages)}")
+                self._arrived.wait(remaining)
+        return list(self.messages)
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[_Inbox, int]]:
+    """A real SMTP server on a loopback port; yields (inbox, port)."""
+    inbox = _Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+@pytest.fixture
+def mail_app(make_app, smtp_server):
+    """An app that mails through the real local SMTP server; yields (app, inbox)."""
+    inbox, port = smtp_server
+    application = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAIL_DEFAULT_SENDER="parley@example.com")
+    with application.app_context():
+        yield application, inbox
