@@ -23,6 +23,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         static_folder=os.path.join(PROJECT_ROOT, "public", "static"),
     )
     load_config(app, config or {})
+    app.json.sort_keys = False  # objects keep the order their schemas declare
     register_extensions(app)
     register_security(app)
     register_blueprints(app)
@@ -40,8 +41,10 @@ def load_config(app: Flask, overrides: Mapping[str, Any]) -> None:
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         os.makedirs(app.instance_path, exist_ok=True)
         app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "parley.db")
-    if not app.config.get("UPLOAD_FOLDER"):
-        app.config["UPLOAD_FOLDER"] = os.path.join(app.instance_path, "uploads")
+    # Absolute, because send_from_directory would resolve a relative folder against the package.
+    app.config["UPLOAD_FOLDER"] = os.path.abspath(
+        app.config.get("UPLOAD_FOLDER") or os.path.join(app.instance_path, "uploads")
+    )
 
 
 def register_extensions(app: Flask) -> None:

@@ -4,11 +4,15 @@ import secrets
 
 import click
 from flask import current_app
+from pydantic import TypeAdapter, ValidationError
 
 from app.controllers.parsing import parse_model
 from app.errors import ApiError
 from app.schemas.auth import RegisterIn
+from app.schemas.common import Password
 from app.services import accounts, demo
+
+_password = TypeAdapter(Password)
 
 
 @click.command("create-admin")
@@ -29,18 +33,30 @@ def create_admin(email: str, name: str, password: str) -> None:
     except ApiError as error:
         reasons = "; ".join(f"{field}: {why}" for field, why in (error.fields or {}).items())
         raise click.ClickException(f"{error.message} {reasons}".strip()) from None
-    verb = "Created" if created else "Promoted existing account"
-    click.echo(f"{verb} admin {user.email} (id {user.id}).")
+    if created:
+        click.echo(f"Created admin {user.email} (id {user.id}).")
+    else:
+        click.echo(f"Promoted {user.email} (id {user.id}) to admin; its password is unchanged.")
 
 
 @click.command("seed-demo")
-@click.option("--password", default=None, help="Password of the demo users; random when left out.")
+@click.option(
+    "--password", default=None, help="Password of the demo users (12 to 128 characters); random if left out."
+)
 def seed_demo(password: str | None) -> None:
-    """Add demo users (alice, bob, carol @example.com), rooms and messages."""
+    """Add demo users (alice, bob, carol @example.com), rooms and messages; what exists is kept."""
+    if password is not None:
+        try:
+            _password.validate_python(password)
+        except ValidationError as error:
+            raise click.ClickException(f"password: {error.errors()[0]['msg']}") from None
     password = password or secrets.token_urlsafe(12)
-    people = demo.seed_demo_data(password, current_app.config["BCRYPT_ROUNDS"])
-    if people is None:
+    added = demo.seed_demo_data(password, current_app.config["BCRYPT_ROUNDS"])
+    if not added.added_anything:
         click.echo("Demo data exists already; nothing added.")
         return
-    emails = ", ".join(person.email for person in people)
-    click.echo(f"Added demo users {emails} with the password: {password}")
+    if added.people:
+        emails = ", ".join(person.email for person in added.people)
+        click.echo(f"Added demo users {emails} with the password: {password}")
+    if added.rooms:
+        click.echo(f"Added demo rooms: {', '.join(room.name for room in added.rooms)}")

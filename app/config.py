@@ -76,7 +76,6 @@ class Config:
         self.WTF_CSRF_CHECK_DEFAULT = False
         self.WTF_CSRF_TIME_LIMIT = None
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
-        self.JSON_SORT_KEYS = False
 
     def missing_secret_key(self) -> str:
         """Development signs sessions with a key that lives as long as the process."""

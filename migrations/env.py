@@ -95,6 +95,12 @@ def run_migrations_online():
         with context.begin_transaction():
             context.run_migrations()
 
+    # DESIGN §2: with ADMIN_EMAIL and ADMIN_PASSWORD set, `flask db upgrade` leaves that admin
+    # in place (it is a no-op otherwise, and logs a warning if the tables are gone).
+    from app.services.accounts import ensure_configured_admin
+
+    ensure_configured_admin()
+
 
 if context.is_offline_mode():
     run_migrations_offline()

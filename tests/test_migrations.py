@@ -87,3 +87,14 @@ def test_migrated_name_keys_compare_byte_for_byte():
         for key in ("cafe", "café", "Cafe"):
             connection.execute(insert, {"key": key})
         assert connection.execute(sa.text("SELECT COUNT(*) FROM rooms")).scalar_one() == 3
+
+
+@pytest.mark.usefixtures("empty_database")
+def test_upgrade_creates_the_configured_admin(app):
+    from app.models import User
+
+    app.config.update(ADMIN_EMAIL="Boss@Example.com", ADMIN_PASSWORD="a long admin password")
+    upgrade()
+    admin = db.session.scalar(sa.select(User).where(User.email == "boss@example.com"))
+    assert admin is not None
+    assert admin.role == "admin"

@@ -1,6 +1,7 @@
 """Demo data for trying the UI: a few people, rooms and a conversation."""
 
 import secrets
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
@@ -23,31 +24,63 @@ DEMO_CONVERSATION = [
 ]
 
 
-def seed_demo_data(password: str, rounds: int) -> list[User] | None:
-    """Create the demo users, rooms and messages; None if they exist already."""
-    if db.session.scalar(select(User).where(User.email == DEMO_PEOPLE[0][0])) is not None:
-        return None
-    password_hash = hash_password(password, rounds)
-    people = [User(email=email, name=name, password_hash=password_hash) for email, name in DEMO_PEOPLE]
-    db.session.add_all(people)
+@dataclass
+class DemoSeed:
+    """What one run added; people or rooms that existed already are left as they are."""
+
+    people: list[User] = field(default_factory=list)
+    rooms: list[Room] = field(default_factory=list)
+
+    @property
+    def added_anything(self) -> bool:
+        """Whether this run added any person or room."""
+        return bool(self.people or self.rooms)
+
+
+def _demo_people(password: str, rounds: int, added: DemoSeed) -> list[User]:
+    # An existing account keeps its name and password; only missing people are created.
+    people: list[User] = []
+    password_hash: str | None = None
+    for email, name in DEMO_PEOPLE:
+        person = db.session.scalar(select(User).where(User.email == email))
+        if person is None:
+            password_hash = password_hash or hash_password(password, rounds)
+            person = User(email=email, name=name, password_hash=password_hash)
+            db.session.add(person)
+            added.people.append(person)
+        people.append(person)
     db.session.flush()
+    return people
+
+
+def _add_room(name: str, description: str, kind: str, people: list[User]) -> Room:
+    room = Room(
+        name=name,
+        name_key=room_name_key(name),
+        description=description,
+        kind=kind,
+        created_by=people[0].id,
+        invite_code=secrets.token_urlsafe(12) if kind == "private" else None,
+    )
+    db.session.add(room)
+    db.session.flush()
+    for index, person in enumerate(people):
+        role = "owner" if index == 0 else "member"
+        db.session.add(RoomMembership(room_id=room.id, user_id=person.id, role=role))
+    return room
+
+
+def seed_demo_data(password: str, rounds: int) -> DemoSeed:
+    """Add whichever demo people and rooms are missing; a room whose name is taken is left alone."""
+    added = DemoSeed()
+    people = _demo_people(password, rounds, added)
     for name, description, kind in DEMO_ROOMS:
-        room = Room(
-            name=name,
-            name_key=room_name_key(name),
-            description=description,
-            kind=kind,
-            created_by=people[0].id,
-            invite_code=secrets.token_urlsafe(12) if kind == "private" else None,
-        )
-        db.session.add(room)
-        db.session.flush()
-        for index, person in enumerate(people):
-            db.session.add(
-                RoomMembership(room_id=room.id, user_id=person.id, role="owner" if index == 0 else "member")
-            )
+        if db.session.scalar(select(Room.id).where(Room.name_key == room_name_key(name))) is not None:
+            continue
+        room = _add_room(name, description, kind, people)
+        added.rooms.append(room)
         if name == "general":
             for author, text in DEMO_CONVERSATION:
                 db.session.add(Message(room_id=room.id, user_id=people[author].id, content=text))
     db.session.commit()
-    return people
+    return added

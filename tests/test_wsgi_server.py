@@ -1,0 +1,172 @@
+"""`python wsgi.py` as a user runs it: a real process on a free port, a migrated SQLite file,
+HTTP through requests and a WebSocket through python-socketio.
+"""
+
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+import socketio
+
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT = 20.0
+# Variables of the calling shell that would change what the server does; "" counts as unset.
+NEUTRALISED = ("REDIS_URL", "MAIL_SERVER", "ADMIN_EMAIL", "ADMIN_PASSWORD", "CORS_ORIGINS", "PUBLIC_URL")
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+
+def server_env(folder: Path, **extra: str) -> dict[str, str]:
+    """The environment of a development server on a fresh SQLite file in folder."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("FLASK_", "TEST_"))}
+    env.update(dict.fromkeys(NEUTRALISED, ""))
+    env.update(
+        PARLEY_ENV="development",
+        HOST="127.0.0.1",
+        PORT=str(free_port()),
+        DATABASE_URL="sqlite:///" + str(folder / "parley.db"),
+        UPLOAD_FOLDER=str(folder / "uploads"),
+        SECRET_KEY=secrets.token_hex(32),
+        PYTHONUNBUFFERED="1",
+        **extra,
+    )
+    return env
+
+
+def migrate(env: dict[str, str]) -> None:
+    """`flask --app app db upgrade` with the server's environment."""
+    done = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "db", "upgrade"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def wait_until_healthy(server: Server) -> None:
+    """Poll /health until it answers; fail with the server's output if it never does."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            pytest.fail(f"python wsgi.py exited with {server.process.returncode}:\n{server.output()}")
+        try:
+            requests.get(f"{server.url}/health", timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    pytest.fail(f"python wsgi.py did not answer within {START_TIMEOUT:.0f} s:\n{server.output()}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+@contextmanager
+def start_server(folder: Path, **env_overrides: str) -> Iterator[Server]:
+    """Migrate, start `python wsgi.py`, yield once healthy, always terminate it."""
+    env = server_env(folder)
+    migrate(env)
+    env.update(env_overrides)
+    log = folder / "server.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "wsgi.py"], cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT
+        )
+    server = Server(f"http://127.0.0.1:{env['PORT']}", process, log)
+    try:
+        wait_until_healthy(server)
+        yield server
+    finally:
+        stop(process)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with start_server(tmp_path_factory.mktemp("wsgi")) as running:
+        yield running
+
+
+@pytest.fixture
+def admin_credentials() -> tuple[str, str]:
+    return f"boss-{secrets.token_hex(4)}@example.com", secrets.token_urlsafe(16)
+
+
+@pytest.fixture
+def admin_server(tmp_path, admin_credentials) -> Iterator[Server]:
+    """A server started with ADMIN_EMAIL and ADMIN_PASSWORD (the migration ran without them)."""
+    email, password = admin_credentials
+    with start_server(tmp_path, ADMIN_EMAIL=email, ADMIN_PASSWORD=password) as running:
+        yield running
+
+
+def test_health_reports_database_ok_and_no_message_queue(server):
+    response = requests.get(f"{server.url}/health", timeout=5)
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "message_queue": "disabled"}
+
+
+def test_socketio_connects_over_websocket(server):
+    client = socketio.Client(reconnection=False)
+    try:
+        client.connect(server.url, transports=["websocket"], wait_timeout=10)
+        assert client.connected
+        assert client.transport() == "websocket"
+    finally:
+        client.disconnect()
+
+
+def test_registered_user_is_signed_in_by_cookie(server):
+    http = requests.Session()
+    email = f"wsgi-{secrets.token_hex(4)}@example.com"
+    registered = http.post(
+        f"{server.url}/auth/register",
+        json={"email": email, "password": secrets.token_urlsafe(16), "name": "Wendy Wsgi"},
+        timeout=10,
+    )
+    assert registered.status_code == 201, registered.text
+    me = http.get(f"{server.url}/auth/me", timeout=10)
+    assert me.status_code == 200, me.text
+    assert me.json()["user"]["email"] == email
+    assert me.json()["csrf_token"]
+
+
+def test_unknown_path_is_a_json_404(server):
+    response = requests.get(f"{server.url}/no/such/page.json", timeout=5)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"]
+
+
+def test_configured_admin_exists_after_start(admin_server, admin_credentials):
+    email, password = admin_credentials
+    response = requests.post(
+        f"{admin_server.url}/auth/login", json={"email": email, "password": password}, timeout=10
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["user"]["role"] == "admin"
