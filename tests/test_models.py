@@ -15,6 +15,13 @@ def _room(name: str) -> Room:
     return Room(name=name, name_key=room_name_key(name))
 
 
+def _stored_room(name: str = "general") -> Room:
+    room = _room(name)
+    db.session.add(room)
+    db.session.flush()
+    return room
+
+
 def test_times_come_back_aware_utc(app):
     user = make_user()
     db.session.expire_all()
@@ -65,9 +72,7 @@ def test_room_names_differing_in_accents_do_not_collide(app):
 
 def test_client_id_is_unique_per_user_only(app):
     alice, bob = make_user(), make_user()
-    room = _room("general")
-    db.session.add(room)
-    db.session.flush()
+    room = _stored_room()
     db.session.add_all(
         [
             Message(room_id=room.id, user_id=alice.id, content="hi", client_id="c-1"),
@@ -85,9 +90,7 @@ def test_client_id_is_unique_per_user_only(app):
 
 def test_client_ids_differing_in_case_are_different(app):
     alice = make_user()
-    room = _room("general")
-    db.session.add(room)
-    db.session.flush()
+    room = _stored_room()
     db.session.add_all(
         [
             Message(room_id=room.id, user_id=alice.id, content="a", client_id="abc"),
@@ -99,9 +102,7 @@ def test_client_ids_differing_in_case_are_different(app):
 
 def test_deleting_a_room_deletes_its_messages(app):
     alice = make_user()
-    room = _room("doomed")
-    db.session.add(room)
-    db.session.flush()
+    room = _stored_room("doomed")
     db.session.add(Message(room_id=room.id, user_id=alice.id, content="bye"))
     db.session.commit()
     db.session.execute(sa.delete(Room).where(Room.id == room.id))
