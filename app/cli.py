@@ -6,10 +6,10 @@ import click
 from flask import current_app
 from pydantic import TypeAdapter, ValidationError
 
-from app.controllers.parsing import parse_model
 from app.errors import ApiError
 from app.schemas.auth import RegisterIn
 from app.schemas.common import Password
+from app.schemas.validation import parse_model
 from app.services import accounts, demo
 
 _password = TypeAdapter(Password)

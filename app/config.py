@@ -54,6 +54,8 @@ class Config:
         self.MAIL_USERNAME = _env("MAIL_USERNAME")
         self.MAIL_PASSWORD = _env("MAIL_PASSWORD")
         self.MAIL_DEFAULT_SENDER = _env("MAIL_DEFAULT_SENDER", "parley@localhost")
+        # Flask-Mail would drop every mail when TESTING; unset MAIL_SERVER is how mail is not sent.
+        self.MAIL_SUPPRESS_SEND = False
         self.FEEDBACK_RECIPIENTS = _env_list("FEEDBACK_RECIPIENTS")
 
         self.BCRYPT_ROUNDS = _env_int("BCRYPT_ROUNDS", 12)

@@ -135,7 +135,12 @@ def make_app(database_url: str, _schema: None, tmp_path) -> Iterator:
 
 @pytest.fixture
 def app(make_app) -> Iterator[Flask]:
-    """The application, with an app context pushed so tests can call services directly."""
+    """The application, with an app context pushed so tests can call services directly.
+
+    Test-client requests to this app reuse that context, so they share the test's SQLAlchemy
+    session (a real server gives each request its own). Use the app's own client, and
+    db.session.expire_all() before reading back what a request changed.
+    """
     application = make_app()
     with application.app_context():
         yield application

@@ -3,29 +3,12 @@
 from typing import TypeVar
 
 from flask import request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from app.errors import BadRequest, UnsupportedMediaType, ValidationFailed
+from app.errors import BadRequest, UnsupportedMediaType
+from app.schemas.validation import parse_model
 
 M = TypeVar("M", bound=BaseModel)
-
-
-def validation_fields(error: ValidationError) -> dict[str, str]:
-    """Pydantic errors as {"field": "why"}, the first reason per field."""
-    fields: dict[str, str] = {}
-    for item in error.errors():
-        name = ".".join(str(part) for part in item["loc"]) or "body"
-        reason = "unknown field" if item["type"] == "extra_forbidden" else item["msg"]
-        fields.setdefault(name, reason)
-    return fields
-
-
-def parse_model(model: type[M], data: object) -> M:
-    """Validate data against a schema; 422 with fields when it does not fit."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as error:
-        raise ValidationFailed(fields=validation_fields(error)) from None
 
 
 def json_body(model: type[M]) -> M:

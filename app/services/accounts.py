@@ -6,11 +6,13 @@ import logging
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from app.errors import Conflict, Forbidden, Unauthorized, ValidationFailed
 from app.extensions import db
 from app.models import User, utcnow
+from app.schemas.auth import RegisterIn
+from app.schemas.validation import parse_model
 from app.services import mailer
 from app.services.passwords import hash_password, spend_verify_time, verify_password
 
@@ -146,10 +148,12 @@ def reset_password(token: str, password: str) -> User:
 
 
 def ensure_admin(email: str, password: str | None, name: str) -> tuple[User, bool]:
-    """Create an admin, or promote the existing account; returns (user, created)."""
+    """Create an admin, or promote (and reactivate) the existing account; returns (user, created)."""
     user = find_user_by_email(email)
     if user is not None:
+        # An admin who cannot sign in is no admin: promoting also lifts a deactivation.
         user.role = "admin"
+        user.is_active = True
         db.session.commit()
         return user, False
     if not password:
@@ -159,13 +163,17 @@ def ensure_admin(email: str, password: str | None, name: str) -> tuple[User, boo
 
 def ensure_configured_admin() -> User | None:
     """Make sure ADMIN_EMAIL exists as an admin when ADMIN_EMAIL and ADMIN_PASSWORD are both set."""
-    from sqlalchemy.exc import OperationalError, ProgrammingError
-
     email, password = current_app.config.get("ADMIN_EMAIL"), current_app.config.get("ADMIN_PASSWORD")
     if not (email and password):
         return None
     try:
-        user, created = ensure_admin(email.lower(), password, name=email.split("@")[0][:64])
+        wanted = parse_model(
+            RegisterIn, {"email": email, "password": password, "name": email.split("@")[0][:64]}
+        )
+        user, created = ensure_admin(wanted.email, wanted.password, wanted.name)
+    except ValidationFailed as error:
+        log.error("ADMIN_EMAIL / ADMIN_PASSWORD are not valid, no admin ensured: %s", error.fields)
+        return None
     except (OperationalError, ProgrammingError):
         db.session.rollback()
         log.warning("ADMIN_EMAIL is set but the database has no tables yet; run `flask db upgrade`")
