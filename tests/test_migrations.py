@@ -9,6 +9,10 @@ from flask_migrate import downgrade, upgrade
 from app.extensions import db
 
 TABLES = {"users", "rooms", "room_memberships", "messages", "feedbacks", "api_tokens"}
+INSERT_ROOM = sa.text(
+    "INSERT INTO rooms (name, name_key, description, kind, is_active, created_at)"
+    " VALUES (:name, :key, '', 'public', 1, '2026-01-01 00:00:00')"
+)
 
 
 def _drop_everything() -> None:
@@ -65,27 +69,19 @@ def test_migrated_messages_keep_four_byte_emoji():
 @pytest.mark.usefixtures("empty_database")
 def test_migrated_room_names_are_unique_ignoring_case():
     upgrade()
-    insert = sa.text(
-        "INSERT INTO rooms (name, name_key, description, kind, is_active, created_at)"
-        " VALUES (:name, :key, '', 'public', 1, '2026-01-01 00:00:00')"
-    )
     with db.engine.begin() as connection:
-        connection.execute(insert, {"name": "General", "key": "general"})
+        connection.execute(INSERT_ROOM, {"name": "General", "key": "general"})
     with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as connection:
-        connection.execute(insert, {"name": "GENERAL", "key": "general"})
+        connection.execute(INSERT_ROOM, {"name": "GENERAL", "key": "general"})
 
 
 @pytest.mark.usefixtures("empty_database")
 def test_migrated_name_keys_compare_byte_for_byte():
     """MySQL's case- and accent-insensitive collation must not decide; casefold() does, everywhere."""
     upgrade()
-    insert = sa.text(
-        "INSERT INTO rooms (name, name_key, description, kind, is_active, created_at)"
-        " VALUES (:key, :key, '', 'public', 1, '2026-01-01 00:00:00')"
-    )
     with db.engine.begin() as connection:
         for key in ("cafe", "café", "Cafe"):
-            connection.execute(insert, {"key": key})
+            connection.execute(INSERT_ROOM, {"name": key, "key": key})
         assert connection.execute(sa.text("SELECT COUNT(*) FROM rooms")).scalar_one() == 3
 
 

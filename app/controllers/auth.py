@@ -1,6 +1,7 @@
 """/auth: accounts, sessions, profile, avatar, API tokens and password reset."""
 
 from flask import Blueprint, request
+from flask.typing import ResponseReturnValue
 from flask_login import login_required
 from flask_wtf.csrf import generate_csrf
 
@@ -28,7 +29,7 @@ def _own_user() -> dict:
 
 
 @bp.post("/register")
-def register():
+def register() -> ResponseReturnValue:
     """Create an account and sign it in."""
     body = json_body(RegisterIn)
     user = accounts.register(body.email, body.password, body.name)
@@ -37,7 +38,7 @@ def register():
 
 
 @bp.post("/login")
-def login():
+def login() -> ResponseReturnValue:
     """Sign in with email and password on a fresh session."""
     body = json_body(LoginIn)
     user = accounts.authenticate(body.email, body.password)
@@ -47,7 +48,7 @@ def login():
 
 @bp.post("/logout")
 @login_required
-def logout():
+def logout() -> ResponseReturnValue:
     """End this session, or every session of the user with {"everywhere": true}."""
     body = json_body(LogoutIn)
     if body.everywhere:
@@ -58,20 +59,20 @@ def logout():
 
 @bp.get("/me")
 @login_required
-def me():
+def me() -> ResponseReturnValue:
     """The signed-in user and a CSRF token."""
     return {"user": _own_user(), "csrf_token": generate_csrf()}
 
 
 @bp.get("/csrf")
-def csrf_token():
+def csrf_token() -> ResponseReturnValue:
     """A CSRF token for this session."""
     return {"csrf_token": generate_csrf()}
 
 
 @bp.put("/profile")
 @login_required
-def update_profile():
+def update_profile() -> ResponseReturnValue:
     """Change name and/or password (a new password needs current_password)."""
     body = json_body(ProfileIn)
     user = accounts.update_profile(
@@ -84,7 +85,7 @@ def update_profile():
 
 @bp.post("/profile/upload")
 @login_required
-def upload_avatar():
+def upload_avatar() -> ResponseReturnValue:
     """Replace the avatar with the uploaded image (multipart field `file`)."""
     if request.mimetype != "multipart/form-data":
         raise UnsupportedMediaType("Send the image as multipart/form-data in the field `file`.")
@@ -96,7 +97,7 @@ def upload_avatar():
 
 
 @bp.post("/tokens")
-def create_token():
+def create_token() -> ResponseReturnValue:
     """Issue a personal API token for the given credentials; the secret is shown once."""
     body = json_body(TokenCreateIn)
     token, secret = api_tokens.create_token(body.email, body.password, body.name)
@@ -105,21 +106,21 @@ def create_token():
 
 @bp.get("/tokens")
 @login_required
-def list_tokens():
+def list_tokens() -> ResponseReturnValue:
     """The caller's active tokens, without secrets."""
     return {"tokens": [serialize_token(token) for token in api_tokens.list_tokens(signed_in_user())]}
 
 
 @bp.delete("/tokens/<int:token_id>")
 @login_required
-def revoke_token(token_id: int):
+def revoke_token(token_id: int) -> ResponseReturnValue:
     """Revoke one of the caller's tokens."""
     api_tokens.revoke_token(signed_in_user(), token_id)
     return "", 204
 
 
 @bp.post("/password/forgot")
-def forgot_password():
+def forgot_password() -> ResponseReturnValue:
     """Mail a reset link; the same 202 whether or not the email exists."""
     body = json_body(PasswordForgotIn)
     accounts.request_password_reset(body.email)
@@ -127,7 +128,7 @@ def forgot_password():
 
 
 @bp.post("/password/reset")
-def reset_password():
+def reset_password() -> ResponseReturnValue:
     """Set a new password from a mailed token."""
     body = json_body(PasswordResetIn)
     accounts.reset_password(body.token, body.password)

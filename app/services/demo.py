@@ -8,6 +8,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Message, Room, RoomMembership, User
 from app.models.room import room_name_key
+from app.services import accounts
 from app.services.passwords import hash_password
 
 DEMO_PEOPLE = [("alice@example.com", "Alice"), ("bob@example.com", "Bob"), ("carol@example.com", "Carol")]
@@ -42,7 +43,7 @@ def _demo_people(password: str, rounds: int, added: DemoSeed) -> list[User]:
     people: list[User] = []
     password_hash: str | None = None
     for email, name in DEMO_PEOPLE:
-        person = db.session.scalar(select(User).where(User.email == email))
+        person = accounts.find_user_by_email(email)
         if person is None:
             password_hash = password_hash or hash_password(password, rounds)
             person = User(email=email, name=name, password_hash=password_hash)
