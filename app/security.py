@@ -47,7 +47,7 @@ def _authenticate_bearer() -> None:
 
 
 def _protect_csrf() -> None:
-    if request.method in SAFE_METHODS or g.get("auth_method") == "token":
+    if request.method in SAFE_METHODS or is_token_request():
         return
     if request.endpoint in CSRF_EXEMPT_ENDPOINTS:
         return

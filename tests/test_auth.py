@@ -319,3 +319,20 @@ def test_profile_refuses_changing_the_role(member_session):
     assert response.status_code == 422
     db.session.expire_all()
     assert db.session.get(User, member_session.user.id).role == "member"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": "   "}, "name"),
+        ({"name": "n" * 65}, "name"),
+        ({"name": 42}, "name"),
+        ({"name": None}, "name"),
+    ],
+)
+def test_profile_rejects_invalid_values_and_changes_nothing(member_session, body, field):
+    response = member_session.put("/auth/profile", json=body)
+    assert response.status_code == 422
+    assert field in response.get_json()["error"]["fields"]
+    db.session.expire_all()
+    assert db.session.get(User, member_session.user.id).name == "Mia Member"

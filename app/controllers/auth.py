@@ -7,6 +7,7 @@ from flask_wtf.csrf import generate_csrf
 
 from app.controllers.parsing import json_body
 from app.errors import UnsupportedMediaType, ValidationFailed
+from app.models import User
 from app.schemas.auth import (
     LoginIn,
     LogoutIn,
@@ -28,13 +29,17 @@ def _own_user() -> dict:
     return serialize_user(signed_in_user(), with_email=True)
 
 
+def _session_answer(user: User, csrf_token: str) -> dict:
+    """What register, login and me answer: the user as they see themselves, and a CSRF token."""
+    return {"user": serialize_user(user, with_email=True), "csrf_token": csrf_token}
+
+
 @bp.post("/register")
 def register() -> ResponseReturnValue:
     """Create an account and sign it in."""
     body = json_body(RegisterIn)
     user = accounts.register(body.email, body.password, body.name)
-    csrf_token = start_session(user)
-    return {"user": serialize_user(user, with_email=True), "csrf_token": csrf_token}, 201
+    return _session_answer(user, start_session(user)), 201
 
 
 @bp.post("/login")
@@ -42,8 +47,7 @@ def login() -> ResponseReturnValue:
     """Sign in with email and password on a fresh session."""
     body = json_body(LoginIn)
     user = accounts.authenticate(body.email, body.password)
-    csrf_token = start_session(user, remember=body.remember)
-    return {"user": serialize_user(user, with_email=True), "csrf_token": csrf_token}
+    return _session_answer(user, start_session(user, remember=body.remember))
 
 
 @bp.post("/logout")
@@ -61,7 +65,7 @@ def logout() -> ResponseReturnValue:
 @login_required
 def me() -> ResponseReturnValue:
     """The signed-in user and a CSRF token."""
-    return {"user": _own_user(), "csrf_token": generate_csrf()}
+    return _session_answer(signed_in_user(), generate_csrf())
 
 
 @bp.get("/csrf")

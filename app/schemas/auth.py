@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from pydantic import StringConstraints
+from pydantic import StringConstraints, field_validator
 
 from app.schemas.common import AnyPassword, Email, LookupEmail, Name, Password, RequestModel
 
@@ -24,9 +24,19 @@ class LogoutIn(RequestModel):
 
 
 class ProfileIn(RequestModel):
+    """Every field is optional: leave it out to keep it. An explicit null is refused, not ignored."""
+
     name: Name | None = None
     password: Password | None = None
     current_password: AnyPassword | None = None
+
+    @field_validator("name", "password", "current_password", mode="before")
+    @classmethod
+    def _refuse_null(cls, value: object) -> object:
+        # Runs only for fields the client sent; defaults are not validated.
+        if value is None:
+            raise ValueError("leave the field out instead of sending null")
+        return value
 
 
 class TokenCreateIn(RequestModel):
