@@ -75,11 +75,13 @@ def register_security(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    """Mount every blueprint."""
-    from app.controllers import auth, system
+    """Mount every blueprint (ids in paths are bounded, see IdConverter)."""
+    from app.controllers import auth, feedback, messages, rooms, system, users
+    from app.controllers.parsing import IdConverter
 
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(system.bp)
+    app.url_map.converters["int"] = IdConverter
+    for blueprint in (auth.bp, rooms.bp, messages.bp, users.bp, feedback.bp, system.bp):
+        app.register_blueprint(blueprint)
 
 
 def register_error_handlers(app: Flask) -> None:

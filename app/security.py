@@ -6,7 +6,7 @@ request must carry X-CSRFToken, except the endpoints that create a session or a 
 credentials (DESIGN §4).
 """
 
-from flask import Flask, g, request, session
+from flask import Flask, current_app, g, request, session
 from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import generate_csrf
 
@@ -33,11 +33,14 @@ def _refuse_anonymous() -> None:
     raise Unauthorized()
 
 
-def _authenticate_bearer() -> None:
+def _forget_previous_request() -> None:
     # A request may run inside an app context pushed earlier (tests, scripts) whose g outlives
-    # it; the caller's identity must never carry over from a previous request.
-    g.pop("_login_user", None)
-    g.pop("auth_method", None)
+    # it; the caller's identity and CSRF token must never carry over from a previous request.
+    for name in ("_login_user", "auth_method", current_app.config["WTF_CSRF_FIELD_NAME"]):
+        g.pop(name, None)
+
+
+def _authenticate_bearer() -> None:
     scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer":
         return
@@ -89,5 +92,6 @@ def init_security(app: Flask) -> None:
     """Install the user loader and the per-request authentication and CSRF checks."""
     login_manager.user_loader(_load_session_user)
     login_manager.unauthorized_handler(_refuse_anonymous)
+    app.before_request(_forget_previous_request)
     app.before_request(_authenticate_bearer)
     app.before_request(_protect_csrf)

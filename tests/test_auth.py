@@ -151,11 +151,13 @@ def test_login_with_missing_fields_is_422(client):
 def test_login_renews_the_session(client, member):
     client.get("/auth/csrf")
     before = client.get_cookie("parley_session").value
+    with client.session_transaction() as session:
+        secret_before = session["csrf_token"]
     client.post("/auth/login", json={"email": member.email, "password": PASSWORD})
     after = client.get_cookie("parley_session").value
     assert before != after
     with client.session_transaction() as session:
-        assert "csrf_token" not in session  # the pre-login CSRF secret is gone
+        assert session["csrf_token"] != secret_before  # the pre-login CSRF secret is gone
 
 
 def test_csrf_token_from_before_login_is_refused_after_it(client, member):

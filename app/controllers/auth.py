@@ -2,27 +2,31 @@
 
 from flask import Blueprint, request
 from flask.typing import ResponseReturnValue
-from flask_login import login_required
 from flask_wtf.csrf import generate_csrf
 
-from app.controllers.parsing import json_body
 from app.errors import UnsupportedMediaType, ValidationFailed
 from app.models import User
+from app.openapi import endpoint
 from app.schemas.auth import (
+    AvatarForm,
+    CsrfOut,
     LoginIn,
     LogoutIn,
     PasswordForgotIn,
     PasswordResetIn,
     ProfileIn,
     RegisterIn,
+    SessionOut,
     TokenCreateIn,
 )
-from app.schemas.tokens import serialize_token
-from app.schemas.users import serialize_user
+from app.schemas.common import OkOut
+from app.schemas.tokens import TokenCreatedOut, TokenListOut, serialize_token
+from app.schemas.users import UserEnvelope, serialize_user
 from app.security import end_session, renew_session, signed_in_user, start_session
 from app.services import accounts, api_tokens, avatars
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
+TAGS = ["auth"]
 
 
 def _own_user() -> dict:
@@ -35,26 +39,25 @@ def _session_answer(user: User, csrf_token: str) -> dict:
 
 
 @bp.post("/register")
-def register() -> ResponseReturnValue:
+@endpoint(access="anyone", body=RegisterIn, responses={201: SessionOut}, errors=[409], tags=TAGS)
+def register(body: RegisterIn) -> ResponseReturnValue:
     """Create an account and sign it in."""
-    body = json_body(RegisterIn)
     user = accounts.register(body.email, body.password, body.name)
     return _session_answer(user, start_session(user)), 201
 
 
 @bp.post("/login")
-def login() -> ResponseReturnValue:
+@endpoint(access="anyone", body=LoginIn, responses={200: SessionOut}, errors=[401, 403], tags=TAGS)
+def login(body: LoginIn) -> ResponseReturnValue:
     """Sign in with email and password on a fresh session."""
-    body = json_body(LoginIn)
     user = accounts.authenticate(body.email, body.password)
     return _session_answer(user, start_session(user, remember=body.remember))
 
 
 @bp.post("/logout")
-@login_required
-def logout() -> ResponseReturnValue:
+@endpoint(body=LogoutIn, responses={200: OkOut}, tags=TAGS)
+def logout(body: LogoutIn) -> ResponseReturnValue:
     """End this session, or every session of the user with {"everywhere": true}."""
-    body = json_body(LogoutIn)
     if body.everywhere:
         accounts.end_all_sessions(signed_in_user())
     end_session()
@@ -62,23 +65,23 @@ def logout() -> ResponseReturnValue:
 
 
 @bp.get("/me")
-@login_required
+@endpoint(responses={200: SessionOut}, tags=TAGS)
 def me() -> ResponseReturnValue:
     """The signed-in user and a CSRF token."""
     return _session_answer(signed_in_user(), generate_csrf())
 
 
 @bp.get("/csrf")
+@endpoint(access="anyone", responses={200: CsrfOut}, tags=TAGS)
 def csrf_token() -> ResponseReturnValue:
     """A CSRF token for this session."""
     return {"csrf_token": generate_csrf()}
 
 
 @bp.put("/profile")
-@login_required
-def update_profile() -> ResponseReturnValue:
+@endpoint(body=ProfileIn, responses={200: UserEnvelope}, tags=TAGS)
+def update_profile(body: ProfileIn) -> ResponseReturnValue:
     """Change name and/or password (a new password needs current_password)."""
-    body = json_body(ProfileIn)
     user = accounts.update_profile(
         signed_in_user(), name=body.name, password=body.password, current_password=body.current_password
     )
@@ -88,7 +91,7 @@ def update_profile() -> ResponseReturnValue:
 
 
 @bp.post("/profile/upload")
-@login_required
+@endpoint(form=AvatarForm, responses={200: UserEnvelope}, errors=[413, 415, 422], tags=TAGS)
 def upload_avatar() -> ResponseReturnValue:
     """Replace the avatar with the uploaded image (multipart field `file`)."""
     if request.mimetype != "multipart/form-data":
@@ -101,22 +104,22 @@ def upload_avatar() -> ResponseReturnValue:
 
 
 @bp.post("/tokens")
-def create_token() -> ResponseReturnValue:
+@endpoint(access="anyone", body=TokenCreateIn, responses={201: TokenCreatedOut}, errors=[401, 403], tags=TAGS)
+def create_token(body: TokenCreateIn) -> ResponseReturnValue:
     """Issue a personal API token for the given credentials; the secret is shown once."""
-    body = json_body(TokenCreateIn)
     token, secret = api_tokens.create_token(body.email, body.password, body.name)
     return {"token": secret, **serialize_token(token)}, 201
 
 
 @bp.get("/tokens")
-@login_required
+@endpoint(responses={200: TokenListOut}, tags=TAGS)
 def list_tokens() -> ResponseReturnValue:
     """The caller's active tokens, without secrets."""
     return {"tokens": [serialize_token(token) for token in api_tokens.list_tokens(signed_in_user())]}
 
 
 @bp.delete("/tokens/<int:token_id>")
-@login_required
+@endpoint(responses={204: None}, errors=[404], tags=TAGS)
 def revoke_token(token_id: int) -> ResponseReturnValue:
     """Revoke one of the caller's tokens."""
     api_tokens.revoke_token(signed_in_user(), token_id)
@@ -124,16 +127,16 @@ def revoke_token(token_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/password/forgot")
-def forgot_password() -> ResponseReturnValue:
+@endpoint(access="anyone", body=PasswordForgotIn, responses={202: OkOut}, tags=TAGS)
+def forgot_password(body: PasswordForgotIn) -> ResponseReturnValue:
     """Mail a reset link; the same 202 whether or not the email exists."""
-    body = json_body(PasswordForgotIn)
     accounts.request_password_reset(body.email)
     return {"ok": True}, 202
 
 
 @bp.post("/password/reset")
-def reset_password() -> ResponseReturnValue:
+@endpoint(access="anyone", body=PasswordResetIn, responses={200: OkOut}, tags=TAGS)
+def reset_password(body: PasswordResetIn) -> ResponseReturnValue:
     """Set a new password from a mailed token."""
-    body = json_body(PasswordResetIn)
     accounts.reset_password(body.token, body.password)
     return {"ok": True}

@@ -57,6 +57,9 @@ def binary_string(length: int) -> sa.types.TypeEngine:
     )
 
 
+# The largest id any supported database stores; SQLite cannot even bind a larger integer.
+MAX_ID = 2**63 - 1
+
 # Integer on SQLite, where only INTEGER PRIMARY KEY autoincrements; 64-bit elsewhere.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 

@@ -2,9 +2,11 @@
 
 from typing import Annotated
 
-from pydantic import StringConstraints, field_validator
+from pydantic import BaseModel, StringConstraints
+from spectree.model_adapter.pydantic_adapter import BaseFile
 
-from app.schemas.common import AnyPassword, Email, LookupEmail, Name, Password, RequestModel
+from app.schemas.common import AnyPassword, Email, LookupEmail, Name, Password, PatchModel, RequestModel
+from app.schemas.users import UserOut
 
 
 class RegisterIn(RequestModel):
@@ -23,20 +25,10 @@ class LogoutIn(RequestModel):
     everywhere: bool = False
 
 
-class ProfileIn(RequestModel):
-    """Every field is optional: leave it out to keep it. An explicit null is refused, not ignored."""
-
+class ProfileIn(PatchModel):
     name: Name | None = None
     password: Password | None = None
     current_password: AnyPassword | None = None
-
-    @field_validator("name", "password", "current_password", mode="before")
-    @classmethod
-    def _refuse_null(cls, value: object) -> object:
-        # Runs only for fields the client sent; defaults are not validated.
-        if value is None:
-            raise ValueError("leave the field out instead of sending null")
-        return value
 
 
 class TokenCreateIn(RequestModel):
@@ -52,3 +44,18 @@ class PasswordForgotIn(RequestModel):
 class PasswordResetIn(RequestModel):
     token: Annotated[str, StringConstraints(min_length=1, max_length=512)]
     password: Password
+
+
+class AvatarForm(BaseModel):
+    """multipart/form-data with the image in `file` (PNG, JPEG, GIF or WebP; 5 MiB, 40 MP)."""
+
+    file: BaseFile
+
+
+class SessionOut(BaseModel):
+    user: UserOut
+    csrf_token: str
+
+
+class CsrfOut(BaseModel):
+    csrf_token: str

@@ -14,6 +14,14 @@ class TokenOut(BaseModel):
     last_used_at: datetime | None
 
 
+class TokenCreatedOut(TokenOut):
+    token: str
+
+
+class TokenListOut(BaseModel):
+    tokens: list[TokenOut]
+
+
 def serialize_token(token: ApiToken) -> dict:
     """A token without its secret."""
     return TokenOut.model_validate(token, from_attributes=True).model_dump(mode="json")

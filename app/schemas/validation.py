@@ -15,6 +15,8 @@ def validation_fields(error: ValidationError) -> dict[str, str]:
     for item in error.errors():
         name = ".".join(str(part) for part in item["loc"]) or "body"
         reason = "unknown field" if item["type"] == "extra_forbidden" else item["msg"]
+        # Our own validators' messages are sentences already; pydantic prefixes them.
+        reason = reason.removeprefix("Value error, ")
         fields.setdefault(name, reason)
     return fields
 

@@ -24,14 +24,16 @@ def _deliver(app: Flask, message: Message) -> None:
             log.exception("sending mail %r to %s failed", message.subject, message.recipients)
 
 
-def send_mail(subject: str, recipients: list[str], body: str) -> threading.Thread | None:
+def send_mail(
+    subject: str, recipients: list[str], body: str, *, reply_to: str | None = None
+) -> threading.Thread | None:
     """Send a plain-text mail in the background; returns the sending thread, None when only logged."""
     if not recipients:
         return None
     if not current_app.config.get("MAIL_SERVER"):
         log.info("MAIL_SERVER unset; mail not sent. To: %s Subject: %s\n%s", recipients, subject, body)
         return None
-    message = Message(subject=subject, recipients=recipients, body=body)
+    message = Message(subject=subject, recipients=recipients, body=body, reply_to=reply_to)
     thread = threading.Thread(
         target=_deliver, args=(current_app._get_current_object(), message), name="parley-mail", daemon=True
     )

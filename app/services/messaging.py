@@ -1,0 +1,134 @@
+"""Messages: the one send_message for REST and Socket.IO, history pages, edits, deletes, read markers."""
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.extensions import db
+from app.models import Message, Room, RoomMembership, User, utcnow
+from app.schemas.messages import serialize_message
+from app.services import events
+from app.services.room_views import member_room, unread_count, visible_room
+
+
+def _room_closed() -> Conflict:
+    return Conflict("This room is closed.", code="room_closed")
+
+
+def _by_client_id(user_id: int, client_id: str) -> Message | None:
+    return db.session.scalar(
+        sa.select(Message).where(Message.user_id == user_id, Message.client_id == client_id)
+    )
+
+
+def _repeat_of(message: Message, room_id: int) -> Message:
+    if message.room_id != room_id:
+        raise Conflict(
+            "That client_id was used for a message in another room.",
+            code="client_id_reused",
+            fields={"client_id": "already used in another room"},
+        )
+    return message
+
+
+def send_message(
+    user: User, room_id: int, content: str, client_id: str | None = None
+) -> tuple[Message, bool]:
+    """Post to a room the user belongs to; returns (message, created).
+
+    A repeat of the same client_id returns the first message instead of a duplicate, also
+    when the repeats race each other (the unique (user_id, client_id) index decides).
+    """
+    room, membership = member_room(user, room_id)
+    if client_id is not None and (earlier := _by_client_id(user.id, client_id)) is not None:
+        return _repeat_of(earlier, room.id), False
+    if not room.is_active:
+        raise _room_closed()
+    message = Message(room_id=room.id, user_id=user.id, content=content, client_id=client_id)
+    message.author = user
+    db.session.add(message)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        earlier = _by_client_id(user.id, client_id) if client_id is not None else None
+        if earlier is None:  # not a client_id race: the room's row went away under us
+            raise NotFound("No such room.", code="room_not_found") from None
+        return _repeat_of(earlier, room_id), False
+    # Writing in a room means having read it, as in Slack and Zulip.
+    membership.last_read_message_id = max(membership.last_read_message_id or 0, message.id)
+    events.queue("new_message", {"message": serialize_message(message)}, to=(events.room_target(room.id),))
+    db.session.commit()
+    return message, True
+
+
+def list_messages(
+    user: User, room_id: int, *, before: int | None = None, after: int | None = None, limit: int = 50
+) -> tuple[list[Message], bool]:
+    """One history page, oldest to newest, and whether more lie beyond it (keyset on id)."""
+    room, _ = member_room(user, room_id)
+    query = sa.select(Message).where(Message.room_id == room.id).limit(limit + 1)
+    if after is not None:
+        rows = list(db.session.scalars(query.where(Message.id > after).order_by(Message.id)))
+        return rows[:limit], len(rows) > limit
+    if before is not None:
+        query = query.where(Message.id < before)
+    rows = list(db.session.scalars(query.order_by(Message.id.desc())))
+    return rows[:limit][::-1], len(rows) > limit
+
+
+def _find_message(user: User, message_id: int) -> tuple[Message, Room, RoomMembership | None]:
+    """The message, its room and the user's membership; 404 when hidden from the user."""
+    message = db.session.get(Message, message_id)
+    if message is None:
+        raise NotFound("No such message.", code="message_not_found")
+    try:
+        room, membership = visible_room(user, message.room_id)
+    except NotFound:
+        raise NotFound("No such message.", code="message_not_found") from None
+    return message, room, membership
+
+
+def edit_message(user: User, message_id: int, content: str) -> Message:
+    """Change the text of one's own message; a deleted message or closed room refuses."""
+    message, room, _ = _find_message(user, message_id)
+    if message.user_id != user.id:
+        raise Forbidden("Only the author may edit a message.", code="not_author")
+    if message.is_deleted:
+        raise Conflict("The message was deleted.", code="message_deleted")
+    if not room.is_active:
+        raise _room_closed()
+    message.content = content
+    message.edited_at = utcnow()
+    events.queue(
+        "message_edited", {"message": serialize_message(message)}, to=(events.room_target(message.room_id),)
+    )
+    db.session.commit()
+    return message
+
+
+def delete_message(user: User, message_id: int) -> None:
+    """Blank a message and mark it deleted (its author, the room's owners, admins); idempotent."""
+    message, _, membership = _find_message(user, message_id)
+    is_owner = membership is not None and membership.role == "owner"
+    if not (message.user_id == user.id or is_owner or user.is_admin):
+        raise Forbidden("Only the author, the room's owners and admins may delete it.", code="not_allowed")
+    if message.is_deleted:
+        return
+    message.content = ""
+    message.deleted_at = utcnow()
+    payload = {"message_id": message.id, "room_id": message.room_id}
+    events.queue("message_deleted", payload, to=(events.room_target(message.room_id),))
+    db.session.commit()
+
+
+def mark_read(user: User, room_id: int, message_id: int) -> int:
+    """Move the read marker forward to a message of the room; returns the unread count left."""
+    room, membership = member_room(user, room_id)
+    message = db.session.get(Message, message_id)
+    if message is None or message.room_id != room.id:
+        raise ValidationFailed(fields={"message_id": "no such message in this room"})
+    if message_id > (membership.last_read_message_id or 0):
+        membership.last_read_message_id = message_id
+        db.session.commit()
+    return unread_count(membership)

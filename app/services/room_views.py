@@ -1,0 +1,142 @@
+"""Reading rooms: who may see one, and the counts its object carries, without N+1 queries."""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.orm import aliased
+
+from app.errors import Forbidden, NotFound
+from app.extensions import db
+from app.models import Message, Room, RoomMembership, User
+from app.schemas.rooms import RoomView
+
+
+def find_membership(room_id: int, user_id: int) -> RoomMembership | None:
+    """The user's membership of the room, or None."""
+    return db.session.get(RoomMembership, (room_id, user_id))
+
+
+def can_see(user: User, room: Room, membership: RoomMembership | None) -> bool:
+    """Public rooms are visible to everyone signed in; others to their members and admins."""
+    return room.kind == "public" or membership is not None or user.is_admin
+
+
+def visible_room(user: User, room_id: int) -> tuple[Room, RoomMembership | None]:
+    """The room and the user's membership; 404 when it does not exist or is hidden from them."""
+    room = db.session.get(Room, room_id)
+    membership = find_membership(room_id, user.id) if room is not None else None
+    if room is None or not can_see(user, room, membership):
+        raise NotFound("No such room.", code="room_not_found")
+    return room, membership
+
+
+def member_room(user: User, room_id: int) -> tuple[Room, RoomMembership]:
+    """The room and the user's membership; 403 when they can see it but are not a member."""
+    room, membership = visible_room(user, room_id)
+    if membership is None:
+        raise Forbidden("Join the room first.", code="not_a_member")
+    return room, membership
+
+
+def _unread_conditions(room_id: sa.ColumnElement | int, user_id: int, marker: sa.ColumnElement | int) -> list:
+    """Unread: messages by others, not deleted, after the read marker."""
+    return [
+        Message.room_id == room_id,
+        Message.id > sa.func.coalesce(marker, 0),
+        Message.user_id != user_id,
+        Message.deleted_at.is_(None),
+    ]
+
+
+def _count(*conditions: sa.ColumnElement) -> sa.Select:
+    return sa.select(sa.func.count()).select_from(Message).where(*conditions)
+
+
+def _member_count_expression() -> sa.ScalarSelect:
+    return (
+        sa.select(sa.func.count())
+        .select_from(RoomMembership)
+        .where(RoomMembership.room_id == Room.id)
+        .scalar_subquery()
+    )
+
+
+def _views_query(user: User) -> tuple[sa.Select, type[RoomMembership]]:
+    """Rooms with member_count, the user's role and unread_count, one row per room."""
+    mine = aliased(RoomMembership)
+    unread = _count(*_unread_conditions(Room.id, user.id, mine.last_read_message_id)).scalar_subquery()
+    query = sa.select(
+        Room, _member_count_expression(), mine.role, sa.case((mine.user_id.is_(None), 0), else_=unread)
+    ).outerjoin(mine, sa.and_(mine.room_id == Room.id, mine.user_id == user.id))
+    return query, mine
+
+
+def _peers(user: User, rooms: Sequence[Room]) -> dict[int, User]:
+    """The other member of each direct room, in one query."""
+    direct_ids = [room.id for room in rooms if room.kind == "direct"]
+    if not direct_ids:
+        return {}
+    query = (
+        sa.select(RoomMembership.room_id, User)
+        .join(User, User.id == RoomMembership.user_id)
+        .where(RoomMembership.room_id.in_(direct_ids), RoomMembership.user_id != user.id)
+    )
+    return dict(db.session.execute(query).tuples().all())
+
+
+def _build_views(user: User, rows: Sequence[sa.Row]) -> list[RoomView]:
+    peers = _peers(user, [row[0] for row in rows])
+    return [
+        RoomView(
+            room=room,
+            member_count=member_count,
+            role=role,
+            unread_count=unread,
+            peer=peers.get(room.id),
+            show_invite=room.kind == "private" and (role == "owner" or user.is_admin),
+        )
+        for room, member_count, role, unread in rows
+    ]
+
+
+def list_room_views(user: User) -> list[RoomView]:
+    """Active public rooms and every room the user belongs to, alphabetically."""
+    query, mine = _views_query(user)
+    query = query.where(
+        sa.or_(sa.and_(Room.kind == "public", Room.is_active.is_(True)), mine.user_id.is_not(None))
+    ).order_by(Room.name_key)
+    return _build_views(user, db.session.execute(query).all())
+
+
+def room_view(user: User, room: Room) -> RoomView:
+    """One room as the user sees it."""
+    query, _ = _views_query(user)
+    rows = db.session.execute(query.where(Room.id == room.id)).all()
+    return _build_views(user, rows)[0]
+
+
+def event_view(room: Room) -> RoomView:
+    """The room for an event: counts only, nothing about a particular viewer."""
+    count = db.session.scalar(
+        sa.select(sa.func.count()).select_from(RoomMembership).where(RoomMembership.room_id == room.id)
+    )
+    return RoomView(room=room, member_count=count or 0)
+
+
+def unread_count(membership: RoomMembership) -> int:
+    """Messages by others, not deleted, after the member's read marker."""
+    marker = membership.last_read_message_id or 0
+    conditions = _unread_conditions(membership.room_id, membership.user_id, marker)
+    return db.session.scalar(_count(*conditions)) or 0
+
+
+def members_of(room: Room) -> list[RoomMembership]:
+    """The room's memberships with their users: owners first, then by name."""
+    query = (
+        sa.select(RoomMembership)
+        .join(User, User.id == RoomMembership.user_id)
+        .where(RoomMembership.room_id == room.id)
+        .order_by(RoomMembership.role.desc(), User.name, User.id)
+        .options(sa.orm.contains_eager(RoomMembership.user))
+    )
+    return list(db.session.scalars(query))
