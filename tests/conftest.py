@@ -24,6 +24,7 @@ from flask.testing import FlaskClient
 from app import create_app
 from app.extensions import db
 from app.models import User
+from app.services import events
 from tests.factories import PASSWORD, make_user
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
@@ -178,6 +179,9 @@ class Session:
     def put(self, url: str, **kwargs):
         return self.client.put(url, headers=self.headers, **kwargs)
 
+    def patch(self, url: str, **kwargs):
+        return self.client.patch(url, headers=self.headers, **kwargs)
+
     def delete(self, url: str, **kwargs):
         return self.client.delete(url, headers=self.headers, **kwargs)
 
@@ -203,6 +207,23 @@ def member(app: Flask) -> User:
 @pytest.fixture
 def member_session(login, member: User) -> Session:
     return login(member)
+
+
+@pytest.fixture
+def admin(app: Flask) -> User:
+    return make_user(name="Ada Admin", role="admin")
+
+
+@pytest.fixture
+def admin_session(login, admin: User) -> Session:
+    return login(admin)
+
+
+@pytest.fixture
+def recorded_events() -> Iterator[list[events.Event]]:
+    """The live events published during the test, in order."""
+    with events.recording() as seen:
+        yield seen
 
 
 def free_port() -> int:

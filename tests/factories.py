@@ -4,8 +4,8 @@ import itertools
 import secrets
 
 from app.extensions import db
-from app.models import User
-from app.services import accounts
+from app.models import Message, Room, User
+from app.services import accounts, messaging, rooms
 
 _sequence = itertools.count(1)
 # One random password per run: nothing guessable is ever written into the repository.
@@ -27,3 +27,21 @@ def make_user(
         user.is_active = False
         db.session.commit()
     return user
+
+
+def make_room(
+    owner: User, *, name: str | None = None, kind: str = "public", members: tuple[User, ...] = ()
+) -> Room:
+    """Create a room owned by owner (commits), with the given users joined as members."""
+    view = rooms.create_room(owner, name or f"Room {next(_sequence)}", kind=kind)
+    for user in members:
+        rooms.join_room(user, view.room.id, view.room.invite_code)
+    return view.room
+
+
+def make_message(
+    author: User, room: Room, content: str | None = None, client_id: str | None = None
+) -> Message:
+    """Post a message through the messaging service (commits); the author must be a member."""
+    message, _ = messaging.send_message(author, room.id, content or f"message {next(_sequence)}", client_id)
+    return message
