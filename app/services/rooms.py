@@ -16,7 +16,7 @@ from app.models.room import room_name_key
 from app.schemas.rooms import RoomView, serialize_room
 from app.schemas.users import serialize_user
 from app.services import events
-from app.services.room_views import event_view, member_room, room_view, visible_room
+from app.services.room_views import can_see, event_view, find_membership, member_room, room_view, visible_room
 
 
 def _name_taken() -> Conflict:
@@ -99,8 +99,14 @@ def _newest_message_id(room_id: int) -> int | None:
 
 
 def join_room(user: User, room_id: int, invite_code: str | None = None) -> RoomView:
-    """Become a member: public rooms freely, private ones with the invite code; idempotent."""
-    room, membership = visible_room(user, room_id)
+    """Become a member: public rooms freely, private ones with the invite code; idempotent.
+
+    A private room stays hidden (404) from whoever has neither membership nor the right code.
+    """
+    room = db.session.get(Room, room_id)
+    membership = find_membership(room_id, user.id) if room is not None else None
+    if room is None or not (can_see(user, room, membership) or _invite_matches(room, invite_code)):
+        raise NotFound("No such room.", code="room_not_found")
     if membership is not None:
         return room_view(user, room)
     _refuse_direct(room, "joined")
