@@ -8,11 +8,7 @@ from app.extensions import db
 from app.models import Message, Room, RoomMembership, User, utcnow
 from app.schemas.messages import serialize_message
 from app.services import events
-from app.services.room_views import member_room, unread_count, visible_room
-
-
-def _room_closed() -> Conflict:
-    return Conflict("This room is closed.", code="room_closed")
+from app.services.room_views import member_room, require_active, unread_count, visible_room
 
 
 def _by_client_id(user_id: int, client_id: str) -> Message | None:
@@ -42,8 +38,7 @@ def send_message(
     room, membership = member_room(user, room_id)
     if client_id is not None and (earlier := _by_client_id(user.id, client_id)) is not None:
         return _repeat_of(earlier, room.id), False
-    if not room.is_active:
-        raise _room_closed()
+    require_active(room)
     message = Message(room_id=room.id, user_id=user.id, content=content, client_id=client_id)
     message.author = user
     db.session.add(message)
@@ -96,8 +91,7 @@ def edit_message(user: User, message_id: int, content: str) -> Message:
         raise Forbidden("Only the author may edit a message.", code="not_author")
     if message.is_deleted:
         raise Conflict("The message was deleted.", code="message_deleted")
-    if not room.is_active:
-        raise _room_closed()
+    require_active(room)
     message.content = content
     message.edited_at = utcnow()
     events.queue(

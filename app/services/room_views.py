@@ -5,7 +5,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
-from app.errors import Forbidden, NotFound
+from app.errors import Conflict, Forbidden, NotFound
 from app.extensions import db
 from app.models import Message, Room, RoomMembership, User
 from app.schemas.rooms import RoomView
@@ -36,6 +36,12 @@ def member_room(user: User, room_id: int) -> tuple[Room, RoomMembership]:
     if membership is None:
         raise Forbidden("Join the room first.", code="not_a_member")
     return room, membership
+
+
+def require_active(room: Room) -> None:
+    """409 room_closed unless the room is open."""
+    if not room.is_active:
+        raise Conflict("This room is closed.", code="room_closed")
 
 
 def _unread_conditions(room_id: sa.ColumnElement | int, user_id: int, marker: sa.ColumnElement | int) -> list:

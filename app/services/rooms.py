@@ -16,7 +16,15 @@ from app.models.room import room_name_key
 from app.schemas.rooms import RoomView, serialize_room
 from app.schemas.users import serialize_user
 from app.services import events
-from app.services.room_views import can_see, event_view, find_membership, member_room, room_view, visible_room
+from app.services.room_views import (
+    can_see,
+    event_view,
+    find_membership,
+    member_room,
+    require_active,
+    room_view,
+    visible_room,
+)
 
 
 def _name_taken() -> Conflict:
@@ -42,11 +50,6 @@ def _refuse_direct(room: Room, action: str) -> None:
         raise Conflict(f"Direct conversations cannot be {action}.", code="direct_room")
 
 
-def _require_active(room: Room) -> None:
-    if not room.is_active:
-        raise Conflict("This room is closed.", code="room_closed")
-
-
 def _flush_name() -> None:
     """Write pending changes now, so a name clash (also a concurrent one) is a 409, not a 500."""
     try:
@@ -56,8 +59,9 @@ def _flush_name() -> None:
         raise _name_taken() from None
 
 
-def _queue_room_event(name: str, room: Room) -> None:
-    events.queue(name, {"room": serialize_room(event_view(room), for_event=True)}, to=_audience(room))
+def _queue_room_event(name: str, room: Room, to: tuple[str, ...] | None = None) -> None:
+    data = {"room": serialize_room(event_view(room), for_event=True)}
+    events.queue(name, data, to=_audience(room) if to is None else to)
 
 
 def create_room(user: User, name: str, description: str = "", kind: str = "public") -> RoomView:
@@ -71,8 +75,8 @@ def create_room(user: User, name: str, description: str = "", kind: str = "publi
     _flush_name()
     db.session.add(RoomMembership(room_id=room.id, user_id=user.id, role="owner"))
     db.session.flush()
-    to = () if kind == "public" else (events.user_target(user.id),)
-    events.queue("room_created", {"room": serialize_room(event_view(room), for_event=True)}, to=to)
+    # A new private room concerns only its creator until someone joins.
+    _queue_room_event("room_created", room, to=() if kind == "public" else (events.user_target(user.id),))
     db.session.commit()
     return room_view(user, room)
 
@@ -110,7 +114,7 @@ def join_room(user: User, room_id: int, invite_code: str | None = None) -> RoomV
     if membership is not None:
         return room_view(user, room)
     _refuse_direct(room, "joined")
-    _require_active(room)
+    require_active(room)
     if room.kind == "private" and not _invite_matches(room, invite_code):
         raise Forbidden("The invite code is missing or wrong.", code="invalid_invite_code")
     _add_member(user, room)
