@@ -1,14 +1,13 @@
 """Demo data for trying the UI: a few people, rooms and a conversation."""
 
-import secrets
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Message, Room, RoomMembership, User
+from app.models import Room, User
 from app.models.room import room_name_key
-from app.services import accounts
+from app.services import accounts, messaging, rooms
 from app.services.passwords import hash_password
 
 DEMO_PEOPLE = [("alice@example.com", "Alice"), ("bob@example.com", "Bob"), ("carol@example.com", "Carol")]
@@ -54,34 +53,20 @@ def _demo_people(password: str, rounds: int, added: DemoSeed) -> list[User]:
     return people
 
 
-def _add_room(name: str, description: str, kind: str, people: list[User]) -> Room:
-    room = Room(
-        name=name,
-        name_key=room_name_key(name),
-        description=description,
-        kind=kind,
-        created_by=people[0].id,
-        invite_code=secrets.token_urlsafe(12) if kind == "private" else None,
-    )
-    db.session.add(room)
-    db.session.flush()
-    for index, person in enumerate(people):
-        role = "owner" if index == 0 else "member"
-        db.session.add(RoomMembership(room_id=room.id, user_id=person.id, role=role))
-    return room
-
-
 def seed_demo_data(password: str, rounds: int) -> DemoSeed:
     """Add whichever demo people and rooms are missing; a room whose name is taken is left alone."""
     added = DemoSeed()
     people = _demo_people(password, rounds, added)
+    db.session.commit()
     for name, description, kind in DEMO_ROOMS:
         if db.session.scalar(select(Room.id).where(Room.name_key == room_name_key(name))) is not None:
             continue
-        room = _add_room(name, description, kind, people)
+        # Through the services, so demo rooms follow every rule real ones do.
+        room = rooms.create_room(people[0], name, description, kind).room
+        for person in people[1:]:
+            rooms.join_room(person, room.id, room.invite_code)
         added.rooms.append(room)
         if name == "general":
             for author, text in DEMO_CONVERSATION:
-                db.session.add(Message(room_id=room.id, user_id=people[author].id, content=text))
-    db.session.commit()
+                messaging.send_message(people[author], room.id, text)
     return added
