@@ -103,6 +103,9 @@ def register_cli(app: Flask) -> None:
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # SQLite leaves foreign keys off unless asked; WAL lets readers run beside the writer.
     if isinstance(dbapi_connection, sqlite3.Connection):
+        from app.models.base import sqlite_casefold
+
+        dbapi_connection.create_function("casefold", 1, sqlite_casefold, deterministic=True)
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=5000")

@@ -81,6 +81,11 @@ def _error_statuses(access: Access, body: Any, query: Any, errors: Iterable[int]
     return statuses
 
 
+# The statuses each operation declares; spectree adds a 422 to every operation, which
+# openapi_document() removes where the view cannot answer it.
+_declared_statuses: dict[str, set[str]] = {}
+
+
 def _responses(responses: Mapping[int, type[BaseModel] | None], errors: set[int]) -> Response:
     models: dict[str, Any] = {f"HTTP_{status}": model for status, model in responses.items()}
     models.update({f"HTTP_{status}": ErrorOut for status in errors if status not in responses})
@@ -112,11 +117,13 @@ def endpoint(
                 kwargs["params"] = query_params(query)
             return view(**kwargs)
 
+        statuses = _error_statuses(access, body or form, query, errors)
+        _declared_statuses[view.__name__] = {str(status) for status in (*responses, *statuses)}
         description = spec.validate(
             json=body,
             query=query,
             form=form,
-            resp=_responses(responses, _error_statuses(access, body or form, query, errors)),
+            resp=_responses(responses, statuses),
             tags=tags,
             operation_id=view.__name__,
             security=_SIGNED_IN if access != "anyone" else [],
@@ -135,6 +142,10 @@ def openapi_document() -> dict:
     document = spec.spec
     for operations in document["paths"].values():
         for operation in operations.values():
+            declared = _declared_statuses[operation["operationId"]]
+            operation["responses"] = {
+                status: answer for status, answer in operation["responses"].items() if status in declared
+            }
             for parameter in operation.get("parameters", []):
                 if parameter["in"] == "path" and parameter["schema"].get("type") == "integer":
                     parameter["schema"] = {

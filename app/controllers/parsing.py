@@ -15,6 +15,10 @@ M = TypeVar("M", bound=BaseModel)
 
 def json_body(model: type[M]) -> M:
     """The request's JSON object validated by model; an empty body counts as {}."""
+    # The media type is judged first: a form body may already have been read (by the CSRF
+    # check), and must not then pass for an empty body.
+    if request.mimetype and not request.is_json and request.content_length != 0:
+        raise UnsupportedMediaType()
     if not request.get_data(cache=True):
         data: object = {}
     elif not request.is_json:

@@ -4,7 +4,9 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.sql.functions import FunctionElement
 
 # Named constraints let Alembic's SQLite batch mode find and alter them later.
 NAMING_CONVENTION = {
@@ -68,3 +70,32 @@ class Base(DeclarativeBase):
     """Base class of every model."""
 
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class casefolded(FunctionElement):  # noqa: N801 (reads like the SQL function it renders)
+    """A text expression folded for case-insensitive comparison and sorting.
+
+    MySQL/MariaDB: lower() (their _ci collations fold every script anyway). SQLite: the
+    casefold() function app/__init__.py registers on each connection, because SQLite's own
+    lower() only folds A-Z.
+    """
+
+    type = sa.String()
+    inherit_cache = True
+
+
+@compiles(casefolded)
+def _compile_casefolded(element: casefolded, compiler: sa.sql.compiler.SQLCompiler, **kw: object) -> str:
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(casefolded, "sqlite")
+def _compile_casefolded_sqlite(
+    element: casefolded, compiler: sa.sql.compiler.SQLCompiler, **kw: object
+) -> str:
+    return f"casefold({compiler.process(element.clauses, **kw)})"
+
+
+def sqlite_casefold(value: str | None) -> str | None:
+    """The casefold() SQL function on SQLite connections."""
+    return value.casefold() if isinstance(value, str) else value

@@ -18,7 +18,8 @@ from app.models.base import MAX_ID
 class RequestModel(BaseModel):
     """Request bodies: unknown fields are refused so that a typo is an error, not a no-op."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+    # strict: JSON has real booleans and numbers, so "no" is not quietly read as False.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, strict=True)
 
 
 class PatchModel(RequestModel):

@@ -87,7 +87,7 @@ def _peers(user: User, rooms: Sequence[Room]) -> dict[int, User]:
         .join(User, User.id == RoomMembership.user_id)
         .where(RoomMembership.room_id.in_(direct_ids), RoomMembership.user_id != user.id)
     )
-    return dict(db.session.execute(query).tuples().all())
+    return dict(db.session.execute(query).all())
 
 
 def _build_views(user: User, rows: Sequence[sa.Row]) -> list[RoomView]:
@@ -98,7 +98,7 @@ def _build_views(user: User, rows: Sequence[sa.Row]) -> list[RoomView]:
             member_count=member_count,
             role=role,
             unread_count=unread,
-            peer=peers.get(room.id),
+            peer=peers.get(room.id) if role is not None else None,  # admins looking in have no peer
             show_invite=room.kind == "private" and (role == "owner" or user.is_admin),
         )
         for room, member_count, role, unread in rows
