@@ -286,14 +286,14 @@ def test_history_limit_bounds_are_the_documented_ones(login, member, limit, stat
         assert set(response.get_json()["error"]["fields"]) == {"limit"}
 
 
-def test_path_ids_are_described_with_the_bounds_the_router_enforces(client, member, document):
+def test_path_ids_outside_the_described_bounds_are_404(client, member, document):
     parameter = document["paths"]["/users/{user_id}"]["get"]["parameters"][0]
     assert parameter["schema"] == {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1}
     headers = bearer_headers(member)
     for user_id in (0, 2**63):
         response = client.get(f"/users/{user_id}", headers=headers)
         assert response.status_code == 404
-        assert response.get_json()["error"]["code"] == "not_found"
+        assert response.get_json()["error"]["code"] == "user_not_found"
     assert client.get(f"/users/{member.id}", headers=headers).status_code == 200
 
 

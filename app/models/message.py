@@ -8,6 +8,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.models.base import MYSQL_TABLE_OPTIONS, Base, BigId, UTCDateTime, binary_string, utcnow
 from app.models.user import User
 
+HISTORY_INDEX = "ix_messages_room_id_id"
+
 
 class Message(Base):
     """A message in a room; deletion is soft (content blanked, deleted_at set)."""
@@ -15,7 +17,7 @@ class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
         # Serves history pages: WHERE room_id = ? AND id < ? ORDER BY id DESC LIMIT n.
-        sa.Index("ix_messages_room_id_id", "room_id", "id"),
+        sa.Index(HISTORY_INDEX, "room_id", "id"),
         # A retried send with the same client_id finds the first message instead of duplicating it.
         sa.UniqueConstraint("user_id", "client_id"),
         # AUTOINCREMENT on SQLite so an id is never reused after the newest row is deleted.

@@ -1,5 +1,6 @@
 """Chat rooms: public, private (invite code) and two-person direct rooms."""
 
+import unicodedata
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -12,8 +13,12 @@ KINDS = ("public", "private", "direct")
 
 
 def room_name_key(name: str) -> str:
-    """The case-insensitive identity of a room name, identical on every database."""
-    return name.strip().casefold()
+    """The case-insensitive identity of a room name, identical on every database.
+
+    Unicode's caseless identifier match (NFKC around casefold), so "Café" typed precomposed
+    or with a combining accent is one name, and so are "Straße" and "STRASSE".
+    """
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name.strip()).casefold())
 
 
 class Room(Base):

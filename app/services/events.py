@@ -63,14 +63,21 @@ def publish(event: Event) -> None:
 
 
 @contextmanager
+def listening(listener: Listener) -> Iterator[None]:
+    """Call listener with every event published inside the block."""
+    _listeners.append(listener)
+    try:
+        yield
+    finally:
+        _listeners.remove(listener)
+
+
+@contextmanager
 def recording() -> Iterator[list[Event]]:
     """Collect the events published inside the block (tests assert on them)."""
     seen: list[Event] = []
-    _listeners.append(seen.append)
-    try:
+    with listening(seen.append):
         yield seen
-    finally:
-        _listeners.remove(seen.append)
 
 
 @sa_event.listens_for(Session, "after_commit")

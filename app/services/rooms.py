@@ -86,12 +86,14 @@ def update_room(
 ) -> RoomView:
     """Rename or redescribe a room (owners and admins); 409 when the new name is taken."""
     room, membership = visible_room(user, room_id)
-    _require_manager(user, membership)
     _refuse_direct(room, "renamed")
+    _require_manager(user, membership)
     if name is not None:
         room.name, room.name_key = name, room_name_key(name)
     if description is not None:
         room.description = description
+    if not db.session.is_modified(room):
+        return room_view(user, room)
     _flush_name()
     _queue_room_event("room_updated", room)
     db.session.commit()
@@ -176,8 +178,8 @@ def _hand_over_ownership(room: Room) -> None:
 def set_room_active(user: User, room_id: int, active: bool) -> RoomView:
     """Close (active False) or reopen a room (owners and admins); repeating it changes nothing."""
     room, membership = visible_room(user, room_id)
-    _require_manager(user, membership)
     _refuse_direct(room, "closed or reopened")
+    _require_manager(user, membership)
     if room.is_active != active:
         room.is_active = active
         room.closed_at = None if active else utcnow()
