@@ -1,10 +1,12 @@
 """Messages: request schemas, the message object and history pages."""
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from app.models import Message
+from app.models.base import MAX_ID
 from app.schemas.common import ClientId, Content, Id, QueryModel, RequestModel
 from app.schemas.users import AuthorOut, serialize_author
 
@@ -20,7 +22,9 @@ class MessageEditIn(RequestModel):
 
 class HistoryQuery(QueryModel):
     before: Id | None = Field(None, description="the newest `limit` messages older than this id")
-    after: Id | None = Field(None, description="the oldest `limit` messages newer than this id")
+    after: Annotated[int, Field(ge=0, le=MAX_ID)] | None = Field(
+        None, description="the oldest `limit` messages newer than this id; 0 starts at the beginning"
+    )
     limit: int = Field(default=50, ge=1, le=100)
 
     @field_validator("after")
