@@ -11,8 +11,9 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 import redis
@@ -108,22 +109,26 @@ def _empty_tables() -> None:
             connection.execute(table.delete())
 
 
+def app_config(database_url: str, upload_folder: str, **overrides: Any) -> dict[str, Any]:
+    """The configuration test apps run with: the test database, no mail server, no Redis."""
+    return {
+        "PARLEY_ENV": "testing",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "UPLOAD_FOLDER": upload_folder,
+        "SECRET_KEY": "test-" + os.urandom(8).hex(),
+        "MAIL_SERVER": None,
+        "REDIS_URL": None,
+        **overrides,
+    }
+
+
 @pytest.fixture
 def make_app(database_url: str, _schema: None, tmp_path) -> Iterator:
     """Build apps on the test database; tables are emptied after the test."""
     apps: list[Flask] = []
 
     def build(**overrides) -> Flask:
-        config = {
-            "PARLEY_ENV": "testing",
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "UPLOAD_FOLDER": str(tmp_path / "uploads"),
-            "SECRET_KEY": "test-" + os.urandom(8).hex(),
-            "MAIL_SERVER": None,
-            "REDIS_URL": None,
-            **overrides,
-        }
-        apps.append(create_app(config))
+        apps.append(create_app(app_config(database_url, str(tmp_path / "uploads"), **overrides)))
         return apps[-1]
 
     yield build
@@ -191,6 +196,54 @@ def sign_in(client: FlaskClient, user: User, password: str = PASSWORD) -> Sessio
     response = client.post("/auth/login", json={"email": user.email, "password": password})
     assert response.status_code == 200, response.get_json()
     return Session(client, user, response.get_json()["csrf_token"], password)
+
+
+def with_token(secret: str) -> Callable[[FlaskClient, User], Session]:
+    """A sign-in for at_once that authenticates every request with a Bearer token instead."""
+
+    def start(client: FlaskClient, user: User) -> Session:
+        session = Session(client, user, csrf_token="")
+        session.headers = {"Authorization": f"Bearer {secret}"}
+        return session
+
+    return start
+
+
+def at_once(
+    app: Flask,
+    users: list[User],
+    request: Callable[[Session, int], Any],
+    start: Callable[[FlaskClient, User], Session] = sign_in,
+) -> list[tuple[int | None, Any]]:
+    """Send request(session, n) for every users[n] at the same moment; (status, body) for each.
+
+    Each thread has its own app context, database session and test client, and signs in
+    before the barrier, so the requests themselves race as they would on a real server.
+    A thread's exception is returned as (None, repr) for the test to show.
+    """
+    user_ids = [user.id for user in users]
+    db.session.commit()  # the test's own transaction must not hide rows from the threads
+    barrier = threading.Barrier(len(user_ids), timeout=20)
+    results: list[tuple[int | None, Any]] = [(None, "did not finish")] * len(user_ids)
+
+    def run(n: int, user_id: int) -> None:
+        with app.app_context():
+            try:
+                session = start(app.test_client(), db.session.get(User, user_id))
+                barrier.wait()
+                response = request(session, n)
+                results[n] = (response.status_code, response.get_json(silent=True))
+            except Exception as error:  # reported by the test's assertion, not lost in the thread
+                results[n] = (None, repr(error))
+                barrier.abort()
+
+    threads = [threading.Thread(target=run, args=pair) for pair in enumerate(user_ids)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    db.session.rollback()  # a fresh transaction sees what the threads committed
+    return results
 
 
 @pytest.fixture

@@ -1,12 +1,11 @@
 """Account administration: GET /admin/users and PATCH /users/<id> {role?, is_active?}."""
 
-import threading
-
 import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import User
+from tests.conftest import at_once
 from tests.factories import PASSWORD, make_user
 
 
@@ -339,39 +338,14 @@ def test_a_non_json_body_is_415(admin_session, member):
 # -- concurrency ------------------------------------------------------------------------------
 
 
-def _demote_themselves_at_once(app, admins: list[tuple[str, int]]) -> list[int]:
-    """Each admin signs in on their own client and thread, then all demote themselves at once."""
-    barrier = threading.Barrier(len(admins))
-    statuses: list[int] = []
-    errors: list[BaseException] = []
-
-    def demote(email: str, user_id: int) -> None:
-        try:
-            with app.app_context():
-                client = app.test_client()
-                login = client.post("/auth/login", json={"email": email, "password": PASSWORD})
-                headers = {"X-CSRFToken": login.get_json()["csrf_token"]}
-                barrier.wait(timeout=10)
-                statuses.append(
-                    client.patch(f"/users/{user_id}", json={"role": "member"}, headers=headers).status_code
-                )
-        except BaseException as error:  # surfaced in the test below
-            barrier.abort()
-            errors.append(error)
-
-    threads = [threading.Thread(target=demote, args=admin) for admin in admins]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not errors, errors
-    return statuses
-
-
 def test_two_admins_demoting_themselves_at_once_leave_one_admin(app):
     first, second = make_user(role="admin"), make_user(role="admin")
-    statuses = _demote_themselves_at_once(app, [(first.email, first.id), (second.email, second.id)])
-    db.session.rollback()  # end this session's transaction so it sees what the threads committed
+    results = at_once(
+        app,
+        [first, second],
+        lambda session, _: session.patch(f"/users/{session.user.id}", json={"role": "member"}),
+    )
+    statuses = [status for status, _ in results]
     admins = db.session.scalar(sa.select(sa.func.count()).select_from(User).where(User.role == "admin"))
     assert admins == 1
     assert sorted(statuses) == [200, 409]

@@ -1,13 +1,12 @@
 """Direct rooms: POST /users/<id>/dm, and how the two-person room behaves afterwards."""
 
-import threading
-
 import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import Message, Room, RoomMembership
-from tests.factories import PASSWORD, make_user
+from tests.conftest import at_once
+from tests.factories import make_user
 
 
 def assert_error(response, status: int, code: str) -> dict:
@@ -245,38 +244,11 @@ def test_reopening_an_existing_direct_room_publishes_nothing(
 # -- concurrency ------------------------------------------------------------------------------
 
 
-def _open_at_once(app, pairs: list[tuple[str, int]]) -> list[tuple[int, dict]]:
-    """Each (email, other_id) signs in on its own client and thread, then all open at once."""
-    barrier = threading.Barrier(len(pairs))
-    results: list[tuple[int, dict]] = []
-    errors: list[BaseException] = []
-
-    def open_dm(email: str, other_id: int) -> None:
-        try:
-            with app.app_context():
-                client = app.test_client()
-                login = client.post("/auth/login", json={"email": email, "password": PASSWORD})
-                headers = {"X-CSRFToken": login.get_json()["csrf_token"]}
-                barrier.wait(timeout=10)
-                response = client.post(f"/users/{other_id}/dm", headers=headers)
-                results.append((response.status_code, response.get_json()))
-        except BaseException as error:  # surfaced in the test below
-            barrier.abort()
-            errors.append(error)
-
-    threads = [threading.Thread(target=open_dm, args=pair) for pair in pairs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not errors, errors
-    return results
-
-
 def test_concurrent_opens_from_both_sides_make_one_room(app, alice, bob, recorded_events):
-    pairs = [(alice.email, bob.id), (bob.email, alice.id)] * 3
-    results = _open_at_once(app, pairs)
-    db.session.rollback()  # end this session's transaction so it sees what the threads committed
+    other = {alice.id: bob.id, bob.id: alice.id}
+    results = at_once(
+        app, [alice, bob] * 3, lambda session, _: session.post(f"/users/{other[session.user.id]}/dm")
+    )
     assert sorted(status for status, _ in results) == [200] * 5 + [201], results
     assert len({body["room"]["id"] for _, body in results}) == 1
     assert direct_room_count() == 1

@@ -2,7 +2,6 @@
 who may do what, and the events each change publishes."""
 
 import math
-import threading
 from datetime import datetime
 
 import pytest
@@ -12,6 +11,7 @@ from app.extensions import db
 from app.models import Message, RoomMembership, utcnow
 from app.models.base import MAX_ID
 from app.services import api_tokens, events, messaging, rooms
+from tests.conftest import at_once, sign_in, with_token
 from tests.factories import PASSWORD, make_message, make_room, make_user
 
 HISTORY = 300  # messages in the busy room of the pagination tests
@@ -669,38 +669,16 @@ def test_client_ids_are_case_sensitive(member_session, room):
 @pytest.mark.parametrize("auth", ["cookie", "bearer"])
 def test_concurrent_sends_with_one_client_id_store_one_message(app, member, room, recorded_events, auth):
     threads_count = 8
-    room_id, user_id, email = room.id, member.id, member.email
-    secrets = [api_tokens.create_token(email, PASSWORD, f"t{n}")[1] for n in range(threads_count)]
-    db.session.commit()  # nothing of the test's own transaction may hide rows from the threads
-    barrier = threading.Barrier(threads_count, timeout=20)
-    results: list = [None] * threads_count
-
-    def race(n: int) -> None:
-        try:
-            with app.app_context():
-                client = app.test_client()
-                headers = bearer(secrets[n])
-                if auth == "cookie":
-                    login = client.post("/auth/login", json={"email": email, "password": PASSWORD})
-                    headers = {"X-CSRFToken": login.get_json()["csrf_token"]}
-                barrier.wait()
-                response = client.post(
-                    f"/rooms/{room_id}/messages",
-                    json={"content": "only once", "client_id": "same-moment"},
-                    headers=headers,
-                )
-                results[n] = (response.status_code, response.get_json())
-        except Exception as error:  # reported below, with the thread that failed
-            results[n] = ("exception", repr(error))
-            barrier.abort()
-
-    threads = [threading.Thread(target=race, args=(n,)) for n in range(threads_count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    db.session.rollback()  # a fresh transaction sees what the threads committed
-    assert all(result is not None and isinstance(result[0], int) for result in results), results
+    room_id, user_id = room.id, member.id
+    _, secret = api_tokens.create_token(member.email, PASSWORD, "racing tabs")
+    results = at_once(
+        app,
+        [member] * threads_count,
+        lambda session, _: session.post(
+            f"/rooms/{room_id}/messages", json={"content": "only once", "client_id": "same-moment"}
+        ),
+        start=sign_in if auth == "cookie" else with_token(secret),
+    )
     statuses = sorted(status for status, _ in results)
     assert statuses == [200] * (threads_count - 1) + [201], results
     assert len({result[1]["message"]["id"] for result in results}) == 1

@@ -4,8 +4,6 @@ Who may call what is in test_room_permissions.py; here is what each call does, w
 gets, which events it publishes, and that GET /rooms does not grow its query count with rooms.
 """
 
-import os
-import threading
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -14,9 +12,9 @@ from flask import Flask
 
 from app import create_app
 from app.extensions import db
-from app.models import Message, Room, RoomMembership, User
+from app.models import Message, Room, RoomMembership
 from app.services import events, messaging, rooms
-from tests.conftest import _empty_tables, sign_in
+from tests.conftest import _empty_tables, app_config, at_once
 from tests.factories import make_message, make_room, make_user
 
 # A room object in an event: everything but what depends on who looks at it.
@@ -37,16 +35,7 @@ ROOM_EVENT_KEYS = {
 def module_app(database_url, _schema, tmp_path_factory) -> Iterator[Flask]:
     """One app per module, configured as conftest's make_app does: building one per test costs
     about 0.1 s (route compilation), which would be most of these short tests' time."""
-    application = create_app(
-        {
-            "PARLEY_ENV": "testing",
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "UPLOAD_FOLDER": str(tmp_path_factory.mktemp("uploads")),
-            "SECRET_KEY": "test-" + os.urandom(8).hex(),
-            "MAIL_SERVER": None,
-            "REDIS_URL": None,
-        }
-    )
+    application = create_app(app_config(database_url, str(tmp_path_factory.mktemp("uploads"))))
     yield application
     with application.app_context():
         db.engine.dispose()
@@ -567,37 +556,10 @@ def test_deleted_room_is_404_afterwards(owner_session, owner, method, path):
 # -- concurrency ----------------------------------------------------------------------------
 
 
-def at_once(app: Flask, users: list[User], request: Callable) -> list[tuple[int, dict | None]]:
-    """Run request(session) for each user at the same moment, each thread with its own app context
-    and client; returns (status, body) per user."""
-    user_ids = [user.id for user in users]
-    db.session.commit()  # the test's own session holds no transaction while the threads write
-    barrier = threading.Barrier(len(user_ids))
-    results: list = [None] * len(user_ids)
-
-    def run(index: int, user_id: int) -> None:
-        with app.app_context():
-            try:
-                session = sign_in(app.test_client(), db.session.get(User, user_id))
-                barrier.wait(timeout=10)
-                response = request(session)
-                results[index] = (response.status_code, response.get_json(silent=True))
-            except Exception as error:  # reported by the test's assertion, not lost in the thread
-                results[index] = (None, repr(error))
-                barrier.abort()
-
-    threads = [threading.Thread(target=run, args=pair) for pair in enumerate(user_ids)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return results
-
-
 def test_concurrent_creates_of_one_name_make_one_room(app, member, owner):
-    names = iter(["Same Name", "SAME name"])
+    names = ["Same Name", "SAME name"]
     results = at_once(
-        app, [member, owner], lambda session: session.post("/rooms", json={"name": next(names)})
+        app, [member, owner], lambda session, n: session.post("/rooms", json={"name": names[n]})
     )
     assert sorted(status for status, _ in results) == [201, 409], results
     assert [body["error"]["code"] for status, body in results if status == 409] == ["room_name_taken"]
@@ -608,7 +570,7 @@ def test_concurrent_joins_by_one_user_make_one_membership(app, member, owner):
     room = make_room(owner)
     room_id = room.id
     with events.recording() as published:
-        results = at_once(app, [member, member], lambda session: session.post(f"/rooms/{room_id}/join"))
+        results = at_once(app, [member, member], lambda session, _: session.post(f"/rooms/{room_id}/join"))
     assert [status for status, _ in results] == [200, 200], results
     assert all(body["room"]["is_member"] for _, body in results)
     assert count(RoomMembership, RoomMembership.room_id == room_id) == 2

@@ -1,14 +1,13 @@
 """Read markers and unread counts: POST /rooms/<id>/read, and unread_count in GET /rooms and
 GET /rooms/<id>. Unread = messages by others, not deleted, after the caller's read marker."""
 
-import threading
-
 import pytest
 
 from app.extensions import db
 from app.models import Message, RoomMembership
 from app.models.base import MAX_ID
 from app.services import api_tokens, messaging, rooms
+from tests.conftest import at_once, with_token
 from tests.factories import PASSWORD, make_message, make_room, make_user
 
 
@@ -329,47 +328,20 @@ def test_messages_of_other_rooms_do_not_count(member_session, member, room, owne
     assert unread(member_session, elsewhere.id) == 1
 
 
-def race(app, count: int, request) -> list:
-    """Run request(client, n) for n in range(count) at the same moment, each thread with its own
-    app context and test client; returns the status codes (or the exception a thread hit)."""
-    barrier = threading.Barrier(count, timeout=20)
-    results: list = [None] * count
-
-    def run(n: int) -> None:
-        try:
-            with app.app_context():
-                client = app.test_client()
-                barrier.wait()
-                results[n] = request(client, n).status_code
-        except Exception as error:  # reported by the caller, with the thread that failed
-            results[n] = repr(error)
-            barrier.abort()
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
-
-
 def test_concurrent_mark_reads_leave_the_marker_at_the_newest(app, member, room, owner):
     threads_count, rounds = 8, 3
     ids = [make_message(owner, room).id for _ in range(threads_count * rounds)]
     _, secret = api_tokens.create_token(member.email, PASSWORD, "tabs")
     room_id, user_id = room.id, member.id
-    db.session.commit()  # nothing of the test's own transaction may hide rows from the threads
     for first in range(0, len(ids), threads_count):
         batch = ids[first : first + threads_count]
-        statuses = race(
+        results = at_once(
             app,
-            threads_count,
-            lambda client, n, batch=batch: client.post(
-                f"/rooms/{room_id}/read",
-                json={"message_id": batch[n]},
-                headers={"Authorization": f"Bearer {secret}"},
+            [member] * threads_count,
+            lambda session, n, batch=batch: session.post(
+                f"/rooms/{room_id}/read", json={"message_id": batch[n]}
             ),
+            start=with_token(secret),
         )
-        db.session.rollback()  # a fresh transaction sees what the threads committed
-        assert statuses == [200] * threads_count
+        assert [status for status, _ in results] == [200] * threads_count, results
         assert marker(room_id, user_id) == batch[-1], f"a lower id than {batch[-1]} won the race"
