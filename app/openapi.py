@@ -40,7 +40,9 @@ spec = SpecTree(
     version=__version__,
     description=(
         "JSON API of Parley. Sign in with the session cookie (browsers; unsafe requests then "
-        "carry the X-CSRFToken header) or with `Authorization: Bearer <token>` (scripts)."
+        "carry the X-CSRFToken header) or with `Authorization: Bearer <token>` (scripts). "
+        "A Bearer token that is unknown or revoked is refused with 401 on every route, and the "
+        "token of a deactivated account with 403."
     ),
     mode="strict",
     validation_error_model=ErrorOut,
@@ -71,9 +73,8 @@ def _require(access: Access) -> None:
 def _error_statuses(access: Access, body: Any, query: Any, errors: Iterable[int]) -> set[int]:
     statuses = set(errors)
     if access != "anyone":
-        statuses.add(401)
-    if access == "admin":
-        statuses.add(403)
+        # 403 as well: a deactivated account's token, a missing CSRF token, or not an admin.
+        statuses |= {401, 403}
     if body is not None:
         statuses |= {400, 415, 422}
     if query is not None:

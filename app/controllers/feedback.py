@@ -21,9 +21,9 @@ TAGS = ["feedback"]
 
 
 @bp.post("")
-@endpoint(access="anyone", body=FeedbackIn, responses={201: FeedbackEnvelope}, tags=TAGS)
+@endpoint(access="anyone", body=FeedbackIn, responses={201: FeedbackEnvelope}, errors=[403], tags=TAGS)
 def submit_feedback(body: FeedbackIn) -> ResponseReturnValue:
-    """Send feedback; when not signed in, name and email are required."""
+    """Send feedback; when not signed in, name and email are required (403: a session without CSRF token)."""
     user = signed_in_user() if current_user.is_authenticated else None
     item = feedback.submit_feedback(user, body.subject, body.message, body.name, body.email)
     return {"feedback": serialize_feedback(item)}, 201
