@@ -265,7 +265,7 @@ def test_room_list_query_count_does_not_grow_with_rooms(member_session, member, 
 
 
 def test_room_list_without_direct_rooms_also_has_a_fixed_query_count(member_session, member, owner):
-    make_room(owner, name="first")
+    make_room(owner, name="first", members=(member,))
     with_one_room = statements_during(lambda: member_session.get("/rooms"))
     for n in range(19):
         make_message(

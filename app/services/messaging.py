@@ -6,7 +6,7 @@ from sqlalchemy.exc import IntegrityError
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.extensions import db
 from app.models import Message, Room, RoomMembership, User, utcnow
-from app.models.message import HISTORY_INDEX
+from app.models.message import on_history_index
 from app.schemas.messages import serialize_message
 from app.services import events
 from app.services.room_views import member_room, require_active, unread_count, visible_room
@@ -63,15 +63,7 @@ def list_messages(
 ) -> tuple[list[Message], bool]:
     """One history page, oldest to newest, and whether more lie beyond it (keyset on id)."""
     room, _ = member_room(user, room_id)
-    # Forced on MySQL/MariaDB: left alone, the optimizer uses only room_id of this index and
-    # reads every message newer than a deep cursor (bench/history_pages.py measured 57x).
-    query = (
-        sa.select(Message)
-        .with_hint(Message, f"FORCE INDEX ({HISTORY_INDEX})", "mysql")
-        .with_hint(Message, f"FORCE INDEX ({HISTORY_INDEX})", "mariadb")
-        .where(Message.room_id == room.id)
-        .limit(limit + 1)
-    )
+    query = on_history_index(sa.select(Message)).where(Message.room_id == room.id).limit(limit + 1)
     if after is not None:
         rows = list(db.session.scalars(query.where(Message.id > after).order_by(Message.id)))
         return rows[:limit], len(rows) > limit
