@@ -24,9 +24,9 @@ from flask.testing import FlaskClient
 
 from app import create_app
 from app.extensions import db
-from app.models import User
+from app.models import Room, User
 from app.services import events
-from tests.factories import PASSWORD, make_user
+from tests.factories import PASSWORD, make_room, make_user
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "").strip()
@@ -260,6 +260,22 @@ def member(app: Flask) -> User:
 @pytest.fixture
 def member_session(login, member: User) -> Session:
     return login(member)
+
+
+@pytest.fixture
+def owner(app: Flask) -> User:
+    return make_user(name="Olga Owner")
+
+
+@pytest.fixture
+def owner_session(login, owner: User) -> Session:
+    return login(owner)
+
+
+@pytest.fixture
+def room(owner: User, member: User) -> Room:
+    """A public room owned by owner, with member in it (joined before any message)."""
+    return make_room(owner, members=(member,))
 
 
 @pytest.fixture

@@ -49,17 +49,6 @@ def marker(room_id: int, user_id: int) -> int | None:
     return db.session.get(RoomMembership, (room_id, user_id)).last_read_message_id
 
 
-@pytest.fixture
-def owner(app):
-    return make_user(name="Olga Owner")
-
-
-@pytest.fixture
-def room(owner, member):
-    """A public room owned by owner, with member in it."""
-    return make_room(owner, members=(member,))
-
-
 def close(room) -> None:
     rooms.set_room_active(room.creator, room.id, False)
 

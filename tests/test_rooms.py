@@ -91,16 +91,6 @@ def listed(session) -> dict[str, dict]:
     return {room["name"]: room for room in response.get_json()["rooms"]}
 
 
-@pytest.fixture
-def owner(app):
-    return make_user(name="Olga Owner")
-
-
-@pytest.fixture
-def owner_session(login, owner):
-    return login(owner)
-
-
 # -- create ---------------------------------------------------------------------------------
 
 

@@ -24,17 +24,6 @@ def assert_error(response, status: int, code: str, field: str | None = None) -> 
     return error
 
 
-@pytest.fixture
-def owner(app):
-    return make_user(name="Olga Owner")
-
-
-@pytest.fixture
-def room(owner, member):
-    """A public room owned by owner, with member in it (joined before any message)."""
-    return make_room(owner, members=(member,))
-
-
 def marker(room_id: int, user_id: int) -> int | None:
     db.session.expire_all()
     return db.session.get(RoomMembership, (room_id, user_id)).last_read_message_id
