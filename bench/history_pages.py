@@ -11,16 +11,9 @@ database sees it, and with FORCE INDEX), and EXPLAIN shows the plan at several d
 """
 
 import argparse
-import json
 import random
-import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,14 +22,25 @@ from flask.testing import FlaskClient
 from werkzeug.exceptions import HTTPException
 
 from app.extensions import db
-from bench.seed_db import BenchError, RoomData, ensure_database, make_app, prepare
+from bench.seed_db import (
+    GOAL_RATIO,
+    INDEX_NAME,
+    MIN_SAMPLES,
+    BenchError,
+    Call,
+    Cell,
+    RoomData,
+    add_common_options,
+    ensure_database,
+    format_rows,
+    make_app,
+    prepare,
+    save_results,
+    server_version,
+    statement_log,
+    warm_and_time,
+)
 
-DEFAULT_URL = "mysql+pymysql://root@127.0.0.1:3306/parley_bench?charset=utf8mb4"
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
-GOAL_RATIO = 1.5
-MIN_SAMPLES = 20  # a cell over its time budget still gets this many timed requests
-WARMUP_MIN = 3
-INDEX_NAME = "ix_messages_room_id_id"
 KEYSET_SQL = (
     "SELECT id, user_id, content, created_at FROM messages {hint}"
     "WHERE room_id = %(room)s AND id < %(cursor)s ORDER BY id DESC LIMIT %(n)s"
@@ -52,46 +56,15 @@ SQL_SCENARIOS = {
     "sql_plain": ("bare keyset SQL, before=", ""),
     "sql_forced": ("same, FORCE INDEX", f"FORCE INDEX ({INDEX_NAME}) "),
 }
-Call = Callable[[str, dict], tuple[float, int]]  # (room role, query params) -> (ms, SQL statements)
 EXPLAIN_COLUMNS = ("depth", "table", "type", "key", "key_len", "ref", "rows", "r_rows", "Extra")
-
-
-@dataclass
-class Cell:
-    """One scenario on one room: latencies in ms and SQL statements per request."""
-
-    samples: list[float] = field(default_factory=list)
-    queries: list[int] = field(default_factory=list)
-
-    def summary(self) -> dict[str, Any]:
-        """n, median, p90 and mean in ms, and the fewest and most statements a request ran."""
-        return {
-            "n": len(self.samples),
-            "median_ms": statistics.median(self.samples),
-            "p90_ms": statistics.quantiles(self.samples, n=10)[8],
-            "mean_ms": statistics.fmean(self.samples),
-            "queries": [min(self.queries, default=0), max(self.queries, default=0)],
-        }
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add = parser.add_argument
-    add("--database-url", default=DEFAULT_URL, help="MariaDB URL; the database name must contain 'bench'")
-    add("--reseed", action="store_true", help="drop and recreate the database, then seed it")
-    add("--small", type=int, default=1_000, help="messages in the small room (default 1,000)")
-    add("--large", type=int, default=1_000_000, help="messages in the large room (default 1,000,000)")
-    add("--noise", type=int, default=250_000, help="messages of a third room, interleaved with the large")
-    add("--requests", type=int, default=300, help="timed requests per scenario and room")
-    add("--warmup", type=int, default=30, help="untimed requests per scenario and room first")
-    add("--budget", type=float, default=60, help=f"seconds per scenario, past {MIN_SAMPLES} requests")
-    add("--limit", type=int, default=50, help="page size, 1..100")
-    add("--env", choices=("production", "testing"), default="production", help="PARLEY_ENV of the app")
-    add("--seed", type=int, default=1, help="random seed of the cursor order")
-    add("--json", type=Path, help=f"results file (default {RESULTS_DIR.name}/history_pages-<time>.json)")
-    add("--no-json", action="store_true", help="write no results file")
-    add("--check", action="store_true", help=f"exit 1 when a median ratio is over {GOAL_RATIO}")
+    add_common_options(parser, "history_pages")
+    parser.add_argument("--limit", type=int, default=50, help="page size, 1..100")
+    parser.add_argument("--seed", type=int, default=1, help="random seed of the cursor order")
     args = parser.parse_args(argv)
     if not 1 <= args.limit <= 100 or args.requests < MIN_SAMPLES:
         parser.error(f"--limit must be 1..100 and --requests at least {MIN_SAMPLES}")
@@ -138,41 +111,12 @@ def plans_for(
     }
 
 
-def alternate(call: Call, plans: dict[str, list[dict]], budget: float, minimum: int) -> dict[str, Cell]:
-    """Run call(role, params) through the plans, the rooms taking turns; stop early once over budget."""
-    cells = {role: Cell() for role in plans}
-    deadline = time.perf_counter() + budget
-    for i in range(min(len(plan) for plan in plans.values())):
-        if i >= minimum and time.perf_counter() > deadline:
-            break
-        for role, plan in plans.items():
-            elapsed, queries = call(role, plan[i])
-            cells[role].samples.append(elapsed)
-            cells[role].queries.append(queries)
-    return cells
-
-
 def warm_then_time(
     call: Call, kind: str, rooms: dict[str, RoomData], args: argparse.Namespace
 ) -> dict[str, Cell]:
     """Untimed warm-up requests at other cursors, then the timed ones."""
-    alternate(call, plans_for(kind, rooms, args, args.warmup, args.seed + 1), args.budget / 4, WARMUP_MIN)
-    return alternate(call, plans_for(kind, rooms, args, args.requests, args.seed), args.budget, MIN_SAMPLES)
-
-
-@contextmanager
-def statement_log(engine: sa.Engine) -> Iterator[list[tuple[str, Any]]]:
-    """Record every statement the engine sends, as (DBAPI statement, parameters)."""
-    log: list[tuple[str, Any]] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_rest: Any) -> None:
-        log.append((statement, parameters))
-
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield log
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
+    warmup = plans_for(kind, rooms, args, args.warmup, args.seed + 1)
+    return warm_and_time(call, warmup, plans_for(kind, rooms, args, args.requests, args.seed), args.budget)
 
 
 def page_url(room: RoomData, params: dict, limit: int) -> str:
@@ -281,16 +225,6 @@ def explain_depths(app: Flask, http: HttpBench | None, room: RoomData, limit: in
     return shown, rows
 
 
-def format_rows(rows: list[dict], columns: tuple[str, ...]) -> str:
-    """A plain text table of the chosen columns."""
-    cells = [[str(row.get(col, "")) for col in columns] for row in rows]
-    widths = [max(len(col), *(len(r[i]) for r in cells)) for i, col in enumerate(columns)]
-    lines = [[*columns], *cells]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines
-    )
-
-
 # ---------------------------------------------------------------- report
 
 
@@ -350,13 +284,6 @@ def print_explain(statement: str, rows: list[dict]) -> None:
             )
 
 
-def write_json(path: Path, payload: dict) -> None:
-    """Write the results as JSON, creating the folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    print(f"\nresults written to {path}", file=sys.stderr)
-
-
 # ---------------------------------------------------------------- main
 
 
@@ -388,8 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     app = make_app(args.database_url, args.env)
     token, rooms = prepare(app, url, sizes, args.reseed)
     result = measure(app, token, rooms, args)
-    with app.app_context():
-        server = db.session.scalar(sa.text("SELECT VERSION()"))
+    server = server_version(app)
     print(
         f"\nHistory pages on {server}, PARLEY_ENV={args.env}, limit={args.limit}, "
         f"up to {args.requests} timed requests per cell"
@@ -402,10 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         print("!! GET /rooms/<id>/messages has no route yet: only the bare SQL is timed\n")
     print_table(result["rows"], sizes)
     print_explain(result["statement"], result["plans"])
-    if not args.no_json:
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        meta = {**vars(args), "json": None, "server": server, "url": url.render_as_string(hide_password=True)}
-        write_json(args.json or RESULTS_DIR / f"history_pages-{stamp}.json", {"meta": meta, **result})
+    save_results(args, server, "history_pages", result)
     missed = any(row["http"] and row["ratio_median"] > GOAL_RATIO for row in result["rows"])
     return 1 if not result["routed"] or (args.check and missed) else 0
 

@@ -1,15 +1,24 @@
 """The benchmark database: created, migrated with the real Alembic revisions, seeded set-based.
 
 Seeding uses MariaDB's SEQUENCE engine (`seq_1_to_N`), so a million messages take seconds.
-Only a database whose name contains "bench" is ever created or dropped here.
+Only a database whose name contains "bench" is ever created or dropped here. The helpers the
+benchmarks share (options, tokens, alternating timing, statement capture, output) live here too.
 """
 
+import argparse
+import json
 import os
 import re
 import secrets
+import statistics
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, current_app
@@ -24,6 +33,13 @@ from app.services.passwords import hash_password
 BENCH_EMAIL = "bench@example.com"
 ROOM_NAMES = {"small": "bench-small", "large": "bench-large", "noise": "bench-noise"}
 CHUNKS = 10  # the messages are inserted in this many statements per room pair
+INDEX_NAME = "ix_messages_room_id_id"  # the (room_id, id) index of messages the migrations create
+DEFAULT_URL = "mysql+pymysql://root@127.0.0.1:3306/parley_bench?charset=utf8mb4"
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+GOAL_RATIO = 1.5
+MIN_SAMPLES = 20  # a cell over its time budget still gets this many timed requests
+WARMUP_MIN = 3  # warm-up requests per role even when the warm-up budget is spent
+Call = Callable[[str, dict], tuple[float, int]]  # (role, query params) -> (ms, SQL statements)
 
 
 class BenchError(RuntimeError):
@@ -36,6 +52,41 @@ class RoomData:
 
     room_id: int
     ids: list[int]
+
+
+@dataclass
+class Cell:
+    """One scenario for one role (room or reader): latencies in ms and SQL statements per request."""
+
+    samples: list[float] = field(default_factory=list)
+    queries: list[int] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """n, median, p90 and mean in ms, and the fewest and most statements a request ran."""
+        return {
+            "n": len(self.samples),
+            "median_ms": statistics.median(self.samples),
+            "p90_ms": statistics.quantiles(self.samples, n=10)[8],
+            "mean_ms": statistics.fmean(self.samples),
+            "queries": [min(self.queries, default=0), max(self.queries, default=0)],
+        }
+
+
+def add_common_options(parser: argparse.ArgumentParser, results_name: str) -> None:
+    """The options every benchmark has: database, seed sizes, app environment, timing, output."""
+    add = parser.add_argument
+    add("--database-url", default=DEFAULT_URL, help="MariaDB URL; the database name must contain 'bench'")
+    add("--reseed", action="store_true", help="drop and recreate the database, then seed it")
+    add("--small", type=int, default=1_000, help="messages in the small room (default 1,000)")
+    add("--large", type=int, default=1_000_000, help="messages in the large room (default 1,000,000)")
+    add("--noise", type=int, default=250_000, help="messages of a third room, interleaved with the large")
+    add("--requests", type=int, default=300, help="timed requests per scenario and room")
+    add("--warmup", type=int, default=30, help="untimed requests per scenario and room first")
+    add("--budget", type=float, default=60, help=f"seconds per scenario, past {MIN_SAMPLES} requests")
+    add("--env", choices=("production", "testing"), default="production", help="PARLEY_ENV of the app")
+    add("--json", type=Path, help=f"results file (default {RESULTS_DIR.name}/{results_name}-<time>.json)")
+    add("--no-json", action="store_true", help="write no results file")
+    add("--check", action="store_true", help=f"exit 1 when a median ratio is over {GOAL_RATIO}")
 
 
 def database_name(url: sa.URL) -> str:
@@ -170,16 +221,16 @@ def seed(sizes: dict[str, int]) -> None:
     print(f"  seeding took {time.perf_counter() - started:.1f} s", file=sys.stderr)
 
 
-def issue_token() -> str:
-    """A fresh API token of the bench user, made by create_token (older ones are deleted)."""
-    user = accounts.find_user_by_email(BENCH_EMAIL)
+def issue_token(email: str, name: str) -> str:
+    """A fresh API token of the user, made by create_token under a new password (older ones are deleted)."""
+    user = accounts.find_user_by_email(email)
     if user is None:
-        raise BenchError("the bench user is missing; run with --reseed")
+        raise BenchError(f"the user {email} is missing; run with --reseed")
     password = secrets.token_urlsafe(24)
     user.password_hash = hash_password(password, current_app.config["BCRYPT_ROUNDS"])
     db.session.execute(sa.delete(ApiToken).where(ApiToken.user_id == user.id))
     db.session.commit()
-    _row, secret = api_tokens.create_token(BENCH_EMAIL, password, "history-pages benchmark")
+    _row, secret = api_tokens.create_token(email, password, name)
     return secret
 
 
@@ -193,8 +244,8 @@ def load_rooms() -> dict[str, RoomData]:
     return loaded
 
 
-def prepare(app: Flask, url: sa.URL, sizes: dict[str, int], reseed: bool) -> tuple[str, dict[str, RoomData]]:
-    """Schema and seed in place (reseeded when asked or when the counts differ); a token and the rooms."""
+def ensure_seed(app: Flask, url: sa.URL, sizes: dict[str, int], reseed: bool) -> dict[str, RoomData]:
+    """Schema and seed in place (reseeded when asked or when the counts differ); the rooms."""
     with app.app_context():
         migrate_schema()
         if reseed or not seed_matches(sizes):
@@ -207,7 +258,88 @@ def prepare(app: Flask, url: sa.URL, sizes: dict[str, int], reseed: bool) -> tup
             seed(sizes)
         else:
             print("reusing the existing seed (--reseed rebuilds it)", file=sys.stderr)
-        token = issue_token()
         rooms = load_rooms()
         db.session.remove()
+    return rooms
+
+
+def prepare(app: Flask, url: sa.URL, sizes: dict[str, int], reseed: bool) -> tuple[str, dict[str, RoomData]]:
+    """Schema and seed in place (reseeded when asked or when the counts differ); a token and the rooms."""
+    rooms = ensure_seed(app, url, sizes, reseed)
+    with app.app_context():
+        token = issue_token(BENCH_EMAIL, "history-pages benchmark")
+        db.session.remove()
     return token, rooms
+
+
+# ---------------------------------------------------------------- timing and output
+
+
+def alternate(call: Call, plans: dict[str, list[dict]], budget: float, minimum: int) -> dict[str, Cell]:
+    """Run call(role, params) through the plans, the roles taking turns; stop early once over budget."""
+    cells = {role: Cell() for role in plans}
+    deadline = time.perf_counter() + budget
+    for i in range(min(len(plan) for plan in plans.values())):
+        if i >= minimum and time.perf_counter() > deadline:
+            break
+        for role, plan in plans.items():
+            elapsed, queries = call(role, plan[i])
+            cells[role].samples.append(elapsed)
+            cells[role].queries.append(queries)
+    return cells
+
+
+def warm_and_time(
+    call: Call, warmup: dict[str, list[dict]], timed: dict[str, list[dict]], budget: float
+) -> dict[str, Cell]:
+    """Untimed warm-up requests (a quarter of the budget), then the timed ones; the timed cells."""
+    alternate(call, warmup, budget / 4, WARMUP_MIN)
+    return alternate(call, timed, budget, MIN_SAMPLES)
+
+
+@contextmanager
+def statement_log(engine: sa.Engine) -> Iterator[list[tuple[str, Any]]]:
+    """Record every statement the engine sends, as (DBAPI statement, parameters)."""
+    log: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_rest: Any) -> None:
+        log.append((statement, parameters))
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield log
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+
+
+def format_rows(rows: list[dict], columns: tuple[str, ...]) -> str:
+    """A plain text table of the chosen columns."""
+    cells = [[str(row.get(col, "")) for col in columns] for row in rows]
+    widths = [max(len(col), *(len(r[i]) for r in cells)) for i, col in enumerate(columns)]
+    lines = [[*columns], *cells]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines
+    )
+
+
+def server_version(app: Flask) -> str:
+    """The database server's VERSION()."""
+    with app.app_context():
+        return str(db.session.scalar(sa.text("SELECT VERSION()")))
+
+
+def write_json(path: Path, payload: dict) -> None:
+    """Write the results as JSON, creating the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    print(f"\nresults written to {path}", file=sys.stderr)
+
+
+def save_results(args: argparse.Namespace, server: str, script: str, result: dict) -> None:
+    """Write the run's options and results to --json, or to RESULTS_DIR/<script>-<time>.json."""
+    if args.no_json:
+        return
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    url = sa.make_url(args.database_url).render_as_string(hide_password=True)
+    meta = {**vars(args), "json": None, "server": server, "url": url}
+    write_json(args.json or RESULTS_DIR / f"{script}-{stamp}.json", {"meta": meta, **result})
