@@ -198,6 +198,41 @@ def sign_in(client: FlaskClient, user: User, password: str = PASSWORD) -> Sessio
     return Session(client, user, response.get_json()["csrf_token"], password)
 
 
+# A room object in an event: everything but what depends on who looks at it
+# (is_member, unread_count, peer and invite_code are left out; see the README).
+EVENT_ROOM_KEYS = frozenset(
+    {
+        "id",
+        "name",
+        "description",
+        "kind",
+        "is_active",
+        "created_by",
+        "created_at",
+        "closed_at",
+        "member_count",
+    }
+)
+
+
+def assert_error(response, status: int, code: str | None = None, field: str | None = None) -> dict:
+    """The response is the JSON error envelope with this status (and code, naming field)."""
+    assert response.status_code == status, response.get_data(as_text=True)[:500]
+    assert response.mimetype == "application/json", response.mimetype
+    body = response.get_json()
+    assert set(body) == {"error"}, body
+    error = body["error"]
+    assert isinstance(error["code"], str)
+    assert error["code"]
+    assert isinstance(error["message"], str)
+    assert error["message"]
+    if code is not None:
+        assert error["code"] == code, error
+    if field is not None:
+        assert field in error.get("fields", {}), error
+    return error
+
+
 def with_token(secret: str) -> Callable[[FlaskClient, User], Session]:
     """A sign-in for at_once that authenticates every request with a Bearer token instead."""
 

@@ -5,17 +5,8 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import User
-from tests.conftest import at_once
+from tests.conftest import assert_error, at_once
 from tests.factories import PASSWORD, make_user
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    """The response is the error envelope with this status and code; returns the error."""
-    assert response.status_code == status, response.get_json()
-    error = response.get_json()["error"]
-    assert error["code"] == code
-    assert error["message"]
-    return error
 
 
 def stored(user: User) -> User:

@@ -18,7 +18,7 @@ from PIL import Image
 
 from app.extensions import db
 from app.models import User
-from tests.conftest import Session, sign_in
+from tests.conftest import Session, assert_error, sign_in
 from tests.factories import PASSWORD, make_user
 
 UPLOAD_URL = "/auth/profile/upload"
@@ -117,20 +117,6 @@ def stored_avatar(user_id: int) -> str | None:
 def files_in(folder: Path) -> set[str]:
     """Every entry in folder, hidden partial files included."""
     return {path.name for path in folder.iterdir()} if folder.exists() else set()
-
-
-def assert_envelope(response, status: int, code: str | None = None) -> dict:
-    """The response is the JSON error envelope with this status (and code)."""
-    assert response.status_code == status, response.data[:300]
-    assert response.mimetype == "application/json"
-    error = response.get_json()["error"]
-    assert isinstance(error["code"], str)
-    assert error["code"]
-    assert isinstance(error["message"], str)
-    assert error["message"]
-    if code is not None:
-        assert error["code"] == code
-    return error
 
 
 @pytest.fixture
@@ -327,7 +313,7 @@ def test_new_upload_deletes_the_old_file(member_session, existing_avatar, avatar
 
 def test_old_avatar_url_is_gone_after_replacement(member_session, client, existing_avatar):
     upload(member_session, image_bytes("JPEG"))
-    assert_envelope(client.get(f"/uploads/avatars/{existing_avatar}"), 404)
+    assert_error(client.get(f"/uploads/avatars/{existing_avatar}"), 404)
 
 
 def test_avatar_is_served_as_webp(client, existing_avatar, avatar_dir):
@@ -343,7 +329,7 @@ def test_avatar_is_public(app, existing_avatar):
 
 
 def test_unknown_avatar_is_404_envelope(client):
-    assert_envelope(client.get(f"/uploads/avatars/{uuid6.uuid7()}.webp"), 404)
+    assert_error(client.get(f"/uploads/avatars/{uuid6.uuid7()}.webp"), 404)
 
 
 SECRET = b"parley-secret-outside-the-avatar-folder"
@@ -375,7 +361,7 @@ def test_bad_avatar_path_is_404_and_never_a_file_outside(client, app, existing_a
     (uploads / "secret.txt").write_bytes(SECRET)
     (uploads / OUTSIDE_NAME).write_bytes(SECRET)
     response = client.get(f"/uploads/avatars/{path}")
-    assert_envelope(response, 404)
+    assert_error(response, 404)
     assert SECRET not in response.data
     assert b"__version__" not in response.data
 
@@ -383,7 +369,7 @@ def test_bad_avatar_path_is_404_and_never_a_file_outside(client, app, existing_a
 def test_partial_file_is_not_served(client, existing_avatar, avatar_dir):
     (avatar_dir / f".{OUTSIDE_NAME}.part").write_bytes(SECRET)
     response = client.get(f"/uploads/avatars/.{OUTSIDE_NAME}.part")
-    assert_envelope(response, 404)
+    assert_error(response, 404)
     assert SECRET not in response.data
 
 
@@ -414,7 +400,7 @@ NOT_IMAGES = {
 
 @pytest.mark.parametrize("kind", sorted(NOT_IMAGES))
 def test_non_image_is_422_not_an_image(member_session, assert_unchanged, kind):
-    error = assert_envelope(upload(member_session, NOT_IMAGES[kind], "avatar.png"), 422, "not_an_image")
+    error = assert_error(upload(member_session, NOT_IMAGES[kind], "avatar.png"), 422, "not_an_image")
     assert error["fields"]["file"]
     assert_unchanged()
 
@@ -422,13 +408,13 @@ def test_non_image_is_422_not_an_image(member_session, assert_unchanged, kind):
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_truncated_image_is_422(member_session, assert_unchanged, fmt):
     data = encode(noise(), fmt)
-    error = assert_envelope(upload(member_session, data[: len(data) // 2]), 422, "not_an_image")
+    error = assert_error(upload(member_session, data[: len(data) // 2]), 422, "not_an_image")
     assert error["fields"]["file"]
     assert_unchanged()
 
 
 def test_empty_file_is_422(member_session, assert_unchanged):
-    error = assert_envelope(upload(member_session, b""), 422, "not_an_image")
+    error = assert_error(upload(member_session, b""), 422, "not_an_image")
     assert error["fields"]["file"]
     assert_unchanged()
 
@@ -446,7 +432,7 @@ OVERSIZED = {
 def test_image_over_40_megapixels_is_422_image_too_large(member_session, assert_unchanged, kind):
     data = OVERSIZED[kind]()
     assert len(data) < 100_000  # a small file: the pixel count alone must refuse it
-    error = assert_envelope(upload(member_session, data), 422, "image_too_large")
+    error = assert_error(upload(member_session, data), 422, "image_too_large")
     assert error["fields"]["file"]
     assert_unchanged()
 
@@ -462,14 +448,14 @@ def test_file_of_exactly_5_mib_is_accepted(member_session):
 def test_file_over_5_mib_is_413(member_session, assert_unchanged):
     image = image_bytes("PNG")
     data = image + os.urandom(5 * MIB + 1 - len(image))
-    error = assert_envelope(upload(member_session, data), 413, "file_too_large")
+    error = assert_error(upload(member_session, data), 413, "file_too_large")
     assert error["fields"]["file"]
     assert_unchanged()
 
 
 def test_body_over_max_content_length_is_413_envelope(member_session, app, assert_unchanged):
     data = os.urandom(app.config["MAX_CONTENT_LENGTH"] + 1)
-    assert_envelope(upload(member_session, data), 413)
+    assert_error(upload(member_session, data), 413)
     assert_unchanged()
 
 
@@ -479,7 +465,7 @@ def test_small_max_content_length_is_413_envelope_before_the_view(make_app, avat
         user = make_user()
         session = sign_in(application.test_client(), user)
     response = upload(session, encode(noise((64, 64)), "PNG"))
-    assert_envelope(response, 413)
+    assert_error(response, 413)
     with application.app_context():
         assert stored_avatar(user.id) is None
     assert files_in(avatar_dir) == set()
@@ -487,7 +473,7 @@ def test_small_max_content_length_is_413_envelope_before_the_view(make_app, avat
 
 def test_missing_file_field_is_422(member_session, assert_unchanged):
     response = member_session.post(UPLOAD_URL, data={"picture": (io.BytesIO(image_bytes("PNG")), "a.png")})
-    error = assert_envelope(response, 422)
+    error = assert_error(response, 422)
     assert error["fields"]["file"]
     assert_unchanged()
 
@@ -496,26 +482,26 @@ def test_file_sent_as_plain_form_field_is_422(member_session, assert_unchanged):
     response = member_session.post(
         UPLOAD_URL, data={"file": "not a file"}, content_type="multipart/form-data"
     )
-    error = assert_envelope(response, 422)
+    error = assert_error(response, 422)
     assert error["fields"]["file"]
     assert_unchanged()
 
 
 def test_json_body_is_415(member_session, assert_unchanged):
     response = member_session.post(UPLOAD_URL, json={"file": "aGVsbG8="})
-    assert_envelope(response, 415)
+    assert_error(response, 415)
     assert_unchanged()
 
 
 def test_raw_image_body_is_415(member_session, assert_unchanged):
     response = member_session.post(UPLOAD_URL, data=image_bytes("PNG"), content_type="image/png")
-    assert_envelope(response, 415)
+    assert_error(response, 415)
     assert_unchanged()
 
 
 def test_not_signed_in_is_401(app, member_session, assert_unchanged):
     response = app.test_client().post(UPLOAD_URL, data={"file": (io.BytesIO(image_bytes("PNG")), "a.png")})
-    assert_envelope(response, 401)
+    assert_error(response, 401)
     assert_unchanged()
 
 
@@ -524,7 +510,7 @@ def test_cookie_upload_without_csrf_token_is_403(member_session, assert_unchange
     response = member_session.client.post(
         UPLOAD_URL, headers=headers, data={"file": (io.BytesIO(image_bytes("PNG")), "a.png")}
     )
-    assert_envelope(response, 403, "csrf_failed")
+    assert_error(response, 403, "csrf_failed")
     assert_unchanged()
 
 
@@ -554,6 +540,6 @@ def test_revoked_bearer_token_is_401(app, member, avatar_dir):
     response = app.test_client().post(
         UPLOAD_URL, headers=headers, data={"file": (io.BytesIO(image_bytes("PNG")), "a.png")}
     )
-    assert_envelope(response, 401)
+    assert_error(response, 401)
     assert stored_avatar(member.id) is None
     assert files_in(avatar_dir) == set()

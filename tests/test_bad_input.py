@@ -14,6 +14,7 @@ from app import create_app
 from app.extensions import db
 from app.openapi import openapi_document
 from app.services import api_tokens, feedback
+from tests.conftest import assert_error
 from tests.factories import PASSWORD, make_message, make_room, make_user
 
 _TEMPLATE_PARAMETER = re.compile(r"{([^{}]+)}")
@@ -98,17 +99,6 @@ def snapshot() -> dict:
         query = sa.select(*columns).order_by(*table.primary_key.columns)
         rows[table.name] = [tuple(row) for row in db.session.execute(query)]
     return rows
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    """The envelope with that status and code; returns the error object."""
-    assert response.status_code == status, response.get_data(as_text=True)[:500]
-    assert response.is_json, response.mimetype
-    error = response.get_json()["error"]
-    assert error["code"] == code
-    assert isinstance(error["message"], str)
-    assert error["message"]
-    return error
 
 
 # -- every JSON body ----------------------------------------------------------------------

@@ -3,32 +3,23 @@
 import pytest
 
 from app.errors import ApiError, Conflict, NotFound
-
-
-def assert_envelope(response, status: int, code: str) -> dict:
-    assert response.status_code == status
-    assert response.mimetype == "application/json"
-    error = response.get_json()["error"]
-    assert error["code"] == code
-    assert isinstance(error["message"], str)
-    assert error["message"]
-    return error
+from tests.conftest import assert_error
 
 
 def test_unknown_url_is_a_json_404(client):
-    assert_envelope(client.get("/no/such/thing"), 404, "not_found")
+    assert_error(client.get("/no/such/thing"), 404, "not_found")
 
 
 def test_wrong_method_is_a_json_405_with_allow(client):
     response = client.delete("/version")
-    assert_envelope(response, 405, "method_not_allowed")
+    assert_error(response, 405, "method_not_allowed")
     assert "GET" in response.headers["Allow"]
 
 
 def test_body_over_the_request_limit_is_a_json_413(app, client):
     too_big = b"x" * (app.config["MAX_CONTENT_LENGTH"] + 1)
     response = client.post("/auth/register", data=too_big, content_type="application/json")
-    assert_envelope(response, 413, "payload_too_large")
+    assert_error(response, 413, "payload_too_large")
 
 
 def test_an_unexpected_exception_is_a_json_500_without_details(make_app, caplog):
@@ -39,7 +30,7 @@ def test_an_unexpected_exception_is_a_json_500_without_details(make_app, caplog)
         raise RuntimeError("secret internals")
 
     response = app.test_client().get("/boom")
-    error = assert_envelope(response, 500, "internal_error")
+    error = assert_error(response, 500, "internal_error")
     assert "secret internals" not in response.get_data(as_text=True)
     assert "fields" not in error
     assert "secret internals" in caplog.text  # logged for the operator, not shown to the client

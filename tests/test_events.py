@@ -9,20 +9,8 @@ from app.extensions import db, socketio
 from app.models import Message, Room, User
 from app.schemas.messages import serialize_message
 from app.services import accounts, events, messaging, rooms
+from tests.conftest import EVENT_ROOM_KEYS
 from tests.factories import PASSWORD, make_room, make_user
-
-# What every subscriber sees of a room; the viewer's own facts (is_member, ...) are not in events.
-EVENT_ROOM_KEYS = {
-    "id",
-    "name",
-    "description",
-    "kind",
-    "is_active",
-    "created_by",
-    "created_at",
-    "closed_at",
-    "member_count",
-}
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from app.extensions import db
 from app.models import Feedback
 from app.services import feedback as feedback_service
-from tests.conftest import free_port
+from tests.conftest import assert_error, free_port
 from tests.factories import PASSWORD, make_user
 
 ANONYMOUS = {
@@ -18,15 +18,6 @@ ANONYMOUS = {
     "name": "Vera Visitor",
     "email": "Vera@Example.com",
 }
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    """The response is the error envelope with this status and code; returns the error."""
-    assert response.status_code == status, response.get_json()
-    error = response.get_json()["error"]
-    assert error["code"] == code
-    assert error["message"]
-    return error
 
 
 def stored_feedback() -> list[Feedback]:

@@ -11,24 +11,10 @@ from app.extensions import db
 from app.models import Message, RoomMembership, utcnow
 from app.models.base import MAX_ID
 from app.services import api_tokens, events, messaging, rooms
-from tests.conftest import at_once, sign_in, with_token
+from tests.conftest import assert_error, at_once, sign_in, with_token
 from tests.factories import PASSWORD, make_message, make_room, make_user
 
 HISTORY = 300  # messages in the busy room of the pagination tests
-
-
-def assert_error(response, status: int, code: str, field: str | None = None) -> dict:
-    """The response is the error envelope with this status and code (and names field)."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    body = response.get_json()
-    assert set(body) == {"error"}
-    error = body["error"]
-    assert error["code"] == code
-    assert isinstance(error["message"], str)
-    assert error["message"]
-    if field is not None:
-        assert field in error.get("fields", {}), error
-    return error
 
 
 def message_count(**filters) -> int:

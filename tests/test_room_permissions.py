@@ -9,8 +9,9 @@ import pytest
 
 from app.models import Room, User
 from app.services import api_tokens, events, rooms
+from tests.conftest import assert_error
 from tests.factories import PASSWORD, make_room, make_user
-from tests.test_rooms import app_on_module_app, assert_error, count, module_app, snapshot  # noqa: F401
+from tests.test_rooms import app_on_module_app, count, module_app, snapshot  # noqa: F401
 
 ROLES = ("anonymous", "outsider", "member", "owner", "admin")
 DIRECT_ROLES = ("anonymous", "outsider", "member", "admin")  # a direct room has no owner

@@ -14,21 +14,8 @@ from app import create_app
 from app.extensions import db
 from app.models import Message, Room, RoomMembership
 from app.services import events, messaging, rooms
-from tests.conftest import _empty_tables, app_config, at_once
+from tests.conftest import EVENT_ROOM_KEYS, _empty_tables, app_config, assert_error, at_once
 from tests.factories import make_message, make_room, make_user
-
-# A room object in an event: everything but what depends on who looks at it.
-ROOM_EVENT_KEYS = {
-    "id",
-    "name",
-    "description",
-    "kind",
-    "is_active",
-    "created_by",
-    "created_at",
-    "closed_at",
-    "member_count",
-}
 
 
 @pytest.fixture(scope="module")
@@ -47,16 +34,6 @@ def app_on_module_app(module_app) -> Iterator[Flask]:
     with module_app.app_context():
         yield module_app
         _empty_tables()
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    """The response is the error envelope with this status and code; returns the error."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    error = response.get_json()["error"]
-    assert error["code"] == code
-    assert isinstance(error["message"], str)
-    assert error["message"]
-    return error
 
 
 def snapshot(room_id: int) -> tuple:
@@ -586,7 +563,7 @@ def test_creating_a_public_room_announces_it_to_everyone(member_session, recorde
     event = only_event(recorded_events)
     assert (event.name, event.to) == ("room_created", ())
     assert set(event.data) == {"room"}
-    assert set(event.data["room"]) == ROOM_EVENT_KEYS
+    assert set(event.data["room"]) == EVENT_ROOM_KEYS
     assert event.data["room"]["id"] == response.get_json()["room"]["id"]
     assert event.data["room"]["member_count"] == 1
 
@@ -595,7 +572,7 @@ def test_creating_a_private_room_tells_only_its_creator(member_session, member, 
     member_session.post("/rooms", json={"name": "Hideout", "kind": "private"})
     event = only_event(recorded_events)
     assert (event.name, event.to) == ("room_created", (f"user:{member.id}",))
-    assert set(event.data["room"]) == ROOM_EVENT_KEYS  # above all: no invite_code
+    assert set(event.data["room"]) == EVENT_ROOM_KEYS  # above all: no invite_code
 
 
 @pytest.mark.parametrize("kind", ["public", "private"])
@@ -605,7 +582,7 @@ def test_editing_a_room_publishes_room_updated(owner_session, owner, recorded_ev
     owner_session.patch(f"/rooms/{room.id}", json={"name": "Renamed"})
     event = only_event(recorded_events)
     assert (event.name, event.to) == ("room_updated", audience(room))
-    assert set(event.data["room"]) == ROOM_EVENT_KEYS
+    assert set(event.data["room"]) == EVENT_ROOM_KEYS
     assert (event.data["room"]["id"], event.data["room"]["name"]) == (room.id, "Renamed")
 
 

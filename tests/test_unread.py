@@ -7,21 +7,8 @@ from app.extensions import db
 from app.models import Message, RoomMembership
 from app.models.base import MAX_ID
 from app.services import api_tokens, messaging, rooms
-from tests.conftest import at_once, with_token
+from tests.conftest import assert_error, at_once, with_token
 from tests.factories import PASSWORD, make_message, make_room, make_user
-
-
-def assert_error(response, status: int, code: str, field: str | None = None) -> dict:
-    """The response is the error envelope with this status and code (and names field)."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    body = response.get_json()
-    assert set(body) == {"error"}
-    error = body["error"]
-    assert error["code"] == code
-    assert error["message"]
-    if field is not None:
-        assert field in error.get("fields", {}), error
-    return error
 
 
 def marker(room_id: int, user_id: int) -> int | None:

@@ -2,16 +2,8 @@
 
 import pytest
 
+from tests.conftest import assert_error
 from tests.factories import make_user
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    """The response is the error envelope with this status and code; returns the error."""
-    assert response.status_code == status, response.get_json()
-    error = response.get_json()["error"]
-    assert error["code"] == code
-    assert error["message"]
-    return error
 
 
 def names(response) -> list[str]:
