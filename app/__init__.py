@@ -27,6 +27,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_security(app)
     register_blueprints(app)
+    register_socket_handlers(app)
     register_error_handlers(app)
     register_cli(app)
     return app
@@ -49,7 +50,7 @@ def load_config(app: Flask, overrides: Mapping[str, Any]) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Bind the extension instances to this app."""
-    from app.extensions import csrf, db, limiter, login_manager, mail, migrate, socketio
+    from app.extensions import csrf, db, limiter, login_manager, mail, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(PROJECT_ROOT, "migrations"), render_as_batch=True)
@@ -57,14 +58,6 @@ def register_extensions(app: Flask) -> None:
     mail.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
-    origins = app.config["CORS_ORIGINS"]
-    socketio.init_app(
-        app,
-        message_queue=app.config["REDIS_URL"],
-        async_mode=app.config["SOCKETIO_ASYNC_MODE"],
-        # None: only the app's own origin may open a socket.
-        cors_allowed_origins=[app.config["PUBLIC_URL"], *origins] if origins else None,
-    )
 
 
 def register_security(app: Flask) -> None:
@@ -82,6 +75,13 @@ def register_blueprints(app: Flask) -> None:
     app.url_map.converters["int"] = IdConverter
     for blueprint in (auth.bp, rooms.bp, messages.bp, users.bp, feedback.bp, system.bp):
         app.register_blueprint(blueprint)
+
+
+def register_socket_handlers(app: Flask) -> None:
+    """Bind Socket.IO (message queue, origins, limits) and the /chat namespace."""
+    from app.realtime import init_realtime
+
+    init_realtime(app)
 
 
 def register_error_handlers(app: Flask) -> None:

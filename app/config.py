@@ -62,7 +62,21 @@ class Config:
         self.ADMIN_EMAIL = _env("ADMIN_EMAIL")
         self.ADMIN_PASSWORD = _env("ADMIN_PASSWORD")
         self.PASSWORD_RESET_MAX_AGE = _env_int("PASSWORD_RESET_MAX_AGE", 3600)
-        self.SOCKETIO_ASYNC_MODE = _env("SOCKETIO_ASYNC_MODE")
+        # threading serves `python wsgi.py`; uWSGI sets gevent_uwsgi. Never auto-detected, so an
+        # installed gevent does not silently change how the development server runs.
+        self.SOCKETIO_ASYNC_MODE = _env("SOCKETIO_ASYNC_MODE", "threading")
+        # Redis keys and the Socket.IO channel start with this: two installations can share a Redis.
+        self.REDIS_PREFIX = _env("REDIS_PREFIX", "parley")
+        # Per-connection socket event limits, "<events>/<seconds>" (DESIGN §4).
+        self.SOCKET_MESSAGE_LIMIT = _env("SOCKET_MESSAGE_LIMIT", "20/10")
+        self.SOCKET_TYPING_LIMIT = _env("SOCKET_TYPING_LIMIT", "10/10")
+        self.SOCKET_EVENT_LIMIT = _env("SOCKET_EVENT_LIMIT", "60/10")
+        # This many rate_limited acks within one window of a limit and the socket is disconnected.
+        self.SOCKET_FLOOD_STRIKES = _env_int("SOCKET_FLOOD_STRIKES", 10)
+        # Largest Socket.IO frame accepted; a 4000-character message is far below it.
+        self.SOCKET_MAX_FRAME_BYTES = _env_int("SOCKET_MAX_FRAME_BYTES", 64 * 1024)
+        # A process that has not renewed its presence for this long counts as dead (Redis only).
+        self.PRESENCE_TTL = _env_int("PRESENCE_TTL", 30)
 
         # Avatars: 5 MiB of file; the request may carry a little multipart framing on top.
         self.AVATAR_MAX_BYTES = 5 * 1024 * 1024

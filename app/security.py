@@ -6,16 +6,22 @@ request must carry X-CSRFToken, except the endpoints that create a session or a 
 credentials (DESIGN §4).
 """
 
+import secrets
+from dataclasses import dataclass
+
 from flask import Flask, current_app, g, request, session
 from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import generate_csrf
 
 from app.errors import Unauthorized
 from app.extensions import csrf, db, login_manager
-from app.models import User
+from app.models import ApiToken, User
 from app.services import api_tokens
+from app.services.presence import session_kind, token_kind
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# A random name for each browser session, so signing out of one closes only its sockets.
+SESSION_KEY = "session_key"
 CSRF_EXEMPT_ENDPOINTS = frozenset({"auth.login", "auth.register", "auth.create_token"})
 
 
@@ -73,6 +79,7 @@ def start_session(user: User, *, remember: bool = False) -> str:
     session.clear()
     login_user(user)
     session.permanent = remember
+    session[SESSION_KEY] = secrets.token_hex(8)
     return generate_csrf()
 
 
@@ -82,10 +89,51 @@ def renew_session(user: User) -> None:
         login_user(user)
 
 
+def current_session_key() -> str:
+    """The name of the current browser session ("" for a token request)."""
+    return "" if is_token_request() else session.get(SESSION_KEY, "")
+
+
 def end_session() -> None:
     """Sign out of the current session."""
     logout_user()
     session.clear()
+
+
+@dataclass(frozen=True)
+class SocketIdentity:
+    """Who opened a socket, and with what: checked again on every event."""
+
+    user_id: int
+    kind: str  # "session:<key>" or "token:<id>" (see services.presence)
+    session_version: int
+    token_id: int | None = None
+
+
+def socket_identity(auth: object) -> tuple[User, SocketIdentity]:
+    """Authenticate a socket: auth={"token": secret}, else the session cookie; 401 for anyone else."""
+    if isinstance(auth, dict) and auth.get("token") is not None:
+        token = api_tokens.token_for_secret(str(auth["token"]))
+        user = token.user
+        return user, SocketIdentity(user.id, token_kind(token.id), user.session_version, token.id)
+    user = _load_session_user(str(session.get("_user_id", "")))
+    if user is None:
+        raise Unauthorized()
+    return user, SocketIdentity(user.id, session_kind(session.get(SESSION_KEY, "")), user.session_version)
+
+
+def socket_user(identity: SocketIdentity) -> User:
+    """The socket's user, if what opened the socket is still valid; 401 session_ended if not."""
+    user = db.session.get(User, identity.user_id)
+    valid = user is not None and user.is_active
+    if valid and identity.token_id is not None:
+        token = db.session.get(ApiToken, identity.token_id)
+        valid = token is not None and token.revoked_at is None
+    elif valid:
+        valid = user.session_version == identity.session_version
+    if not valid:
+        raise Unauthorized("This connection's session has ended; sign in again.", code="session_ended")
+    return user
 
 
 def init_security(app: Flask) -> None:

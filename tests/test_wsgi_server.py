@@ -132,12 +132,37 @@ def test_health_reports_database_ok_and_no_message_queue(server):
     assert response.json() == {"status": "ok", "database": "ok", "message_queue": "disabled"}
 
 
-def test_socketio_connects_over_websocket(server):
+def test_default_namespace_refuses_connections(server):
     client = socketio.Client(reconnection=False)
-    try:
+    with pytest.raises(socketio.exceptions.ConnectionError):
         client.connect(server.url, transports=["websocket"], wait_timeout=10)
-        assert client.connected
+    assert not client.connected
+
+
+def test_signed_in_user_connects_to_chat_over_websocket(server):
+    http = requests.Session()
+    email = f"ws-{secrets.token_hex(4)}@example.com"
+    registered = http.post(
+        f"{server.url}/auth/register",
+        json={"email": email, "password": secrets.token_urlsafe(16), "name": "Wes Socket"},
+        timeout=10,
+    )
+    assert registered.status_code == 201, registered.text
+    ready = []
+    client = socketio.Client(reconnection=False)
+    client.on("ready", ready.append, namespace="/chat")
+    cookie = "; ".join(f"{name}={value}" for name, value in http.cookies.items())
+    try:
+        client.connect(
+            server.url,
+            namespaces=["/chat"],
+            transports=["websocket"],
+            headers={"Cookie": cookie},
+            wait_timeout=10,
+        )
         assert client.transport() == "websocket"
+        client.sleep(0.5)
+        assert [event["user"]["email"] for event in ready] == [email]
     finally:
         client.disconnect()
 

@@ -22,20 +22,21 @@ from app.schemas.auth import (
 from app.schemas.common import OkOut
 from app.schemas.tokens import TokenCreatedOut, TokenListOut, serialize_token
 from app.schemas.users import UserEnvelope, serialize_user
-from app.security import end_session, renew_session, signed_in_user, start_session
-from app.services import accounts, api_tokens, avatars
+from app.security import current_session_key, end_session, renew_session, signed_in_user, start_session
+from app.services import accounts, api_tokens, avatars, presence
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 TAGS = ["auth"]
 
 
-def _own_user() -> dict:
-    return serialize_user(signed_in_user(), with_email=True)
+def _own_user(user: User | None = None) -> dict:
+    user = user or signed_in_user()
+    return serialize_user(user, with_email=True, online=presence.is_online(user.id))
 
 
 def _session_answer(user: User, csrf_token: str) -> dict:
     """What register, login and me answer: the user as they see themselves, and a CSRF token."""
-    return {"user": serialize_user(user, with_email=True), "csrf_token": csrf_token}
+    return {"user": _own_user(user), "csrf_token": csrf_token}
 
 
 @bp.post("/register")
@@ -58,8 +59,7 @@ def login(body: LoginIn) -> ResponseReturnValue:
 @endpoint(body=LogoutIn, responses={200: OkOut}, tags=TAGS)
 def logout(body: LogoutIn) -> ResponseReturnValue:
     """End this session, or every session of the user with {"everywhere": true}."""
-    if body.everywhere:
-        accounts.end_all_sessions(signed_in_user())
+    accounts.sign_out(signed_in_user(), current_session_key(), everywhere=body.everywhere)
     end_session()
     return {"ok": True}
 

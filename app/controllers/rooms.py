@@ -3,6 +3,7 @@
 from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
+from app.models import Room
 from app.openapi import endpoint
 from app.schemas.rooms import (
     InviteOut,
@@ -18,7 +19,7 @@ from app.schemas.rooms import (
     serialize_room,
 )
 from app.security import signed_in_user
-from app.services import room_views, rooms
+from app.services import presence, room_views, rooms
 
 bp = Blueprint("rooms", __name__)
 TAGS = ["rooms"]
@@ -48,8 +49,7 @@ def get_room(room_id: int) -> ResponseReturnValue:
     """A room and its members (public rooms: anyone signed in; others: members and admins)."""
     user = signed_in_user()
     room, _ = room_views.visible_room(user, room_id)
-    members = [serialize_member(membership) for membership in room_views.members_of(room)]
-    return {"room": serialize_room(room_views.room_view(user, room)), "members": members}
+    return {"room": serialize_room(room_views.room_view(user, room)), "members": _members(room)}
 
 
 @bp.patch("/rooms/<int:room_id>")
@@ -102,7 +102,13 @@ def delete_room(room_id: int) -> ResponseReturnValue:
 def list_members(room_id: int) -> ResponseReturnValue:
     """The room's members with their roles (whoever may see the room)."""
     room, _ = room_views.visible_room(signed_in_user(), room_id)
-    return {"members": [serialize_member(membership) for membership in room_views.members_of(room)]}
+    return {"members": _members(room)}
+
+
+def _members(room: Room) -> list[dict]:
+    memberships = room_views.members_of(room)
+    online = presence.online_among(membership.user_id for membership in memberships)
+    return [serialize_member(membership, online=membership.user_id in online) for membership in memberships]
 
 
 @bp.post("/rooms/<int:room_id>/invite")

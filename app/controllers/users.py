@@ -15,7 +15,7 @@ from app.schemas.users import (
     serialize_user,
 )
 from app.security import signed_in_user
-from app.services import rooms, users
+from app.services import presence, rooms, users
 
 bp = Blueprint("users", __name__)
 TAGS = ["users"]
@@ -26,7 +26,9 @@ TAGS = ["users"]
 def list_users(params: DirectoryQuery) -> ResponseReturnValue:
     """Active users whose name contains q."""
     found = users.search_directory(params.q, params.limit)
-    return {"users": [serialize_user(user, for_admin=signed_in_user().is_admin) for user in found]}
+    online = presence.online_among(user.id for user in found)
+    admin = signed_in_user().is_admin
+    return {"users": [serialize_user(user, for_admin=admin, online=user.id in online) for user in found]}
 
 
 @bp.get("/users/<int:user_id>")
@@ -34,7 +36,8 @@ def list_users(params: DirectoryQuery) -> ResponseReturnValue:
 def get_user(user_id: int) -> ResponseReturnValue:
     """One user (email and is_active only for admins and the user themself)."""
     viewer, user = signed_in_user(), users.get_user(user_id)
-    return {"user": serialize_user(user, with_email=viewer.id == user.id, for_admin=viewer.is_admin)}
+    shown = {"with_email": viewer.id == user.id, "for_admin": viewer.is_admin}
+    return {"user": serialize_user(user, **shown, online=presence.is_online(user.id))}
 
 
 @bp.post("/users/<int:user_id>/dm")
@@ -50,7 +53,7 @@ def open_direct_room(user_id: int) -> ResponseReturnValue:
 def update_user(user_id: int, body: UserAdminIn) -> ResponseReturnValue:
     """Change a user's role, or deactivate or reactivate them (admins)."""
     user = users.update_user(user_id, role=body.role, is_active=body.is_active)
-    return {"user": serialize_user(user, for_admin=True)}
+    return {"user": serialize_user(user, for_admin=True, online=presence.is_online(user.id))}
 
 
 @bp.get("/admin/users")
@@ -58,4 +61,6 @@ def update_user(user_id: int, body: UserAdminIn) -> ResponseReturnValue:
 def admin_list_users(params: AdminUsersQuery) -> ResponseReturnValue:
     """Every account, newest first, one page at a time, searchable by name or email (admins)."""
     found, total = users.list_users(params.q, params.page, params.per_page)
-    return {"users": [serialize_user(user, for_admin=True) for user in found], "total": total}
+    online = presence.online_among(user.id for user in found)
+    page = [serialize_user(user, for_admin=True, online=user.id in online) for user in found]
+    return {"users": page, "total": total}

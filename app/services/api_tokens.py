@@ -9,7 +9,8 @@ from sqlalchemy import select
 from app.errors import Forbidden, NotFound, Unauthorized
 from app.extensions import db
 from app.models import ApiToken, User, utcnow
-from app.services import accounts
+from app.services import accounts, events
+from app.services.presence import token_kind
 
 TOKEN_PREFIX = "parley_"
 # last_used_at is written at most this often per token, not on every request.
@@ -42,11 +43,12 @@ def revoke_token(user: User, token_id: int) -> None:
     if token is None or token.user_id != user.id or token.revoked_at is not None:
         raise NotFound("No such token.", code="token_not_found")
     token.revoked_at = utcnow()
+    events.queue_disconnect(user.id, "token_revoked", token_kind(token.id))
     db.session.commit()
 
 
-def user_for_token(secret: str) -> User:
-    """The active user a Bearer secret belongs to; 401 for unknown or revoked, 403 deactivated."""
+def token_for_secret(secret: str) -> ApiToken:
+    """The live token a Bearer secret names; 401 for unknown or revoked, 403 deactivated."""
     token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(secret)))
     if token is None or token.revoked_at is not None:
         raise Unauthorized("The API token is invalid or revoked.", code="invalid_token")
@@ -56,4 +58,9 @@ def user_for_token(secret: str) -> User:
     if token.last_used_at is None or now - token.last_used_at > _TOUCH_INTERVAL:
         token.last_used_at = now
         db.session.commit()
-    return token.user
+    return token
+
+
+def user_for_token(secret: str) -> User:
+    """The active user a Bearer secret belongs to (see token_for_secret)."""
+    return token_for_secret(secret).user

@@ -75,6 +75,7 @@ def create_room(user: User, name: str, description: str = "", kind: str = "publi
     _flush_name()
     db.session.add(RoomMembership(room_id=room.id, user_id=user.id, role="owner"))
     db.session.flush()
+    events.queue_subscription(user.id, room.id)
     # A new private room concerns only its creator until someone joins.
     _queue_room_event("room_created", room, to=() if kind == "public" else (events.user_target(user.id),))
     db.session.commit()
@@ -147,6 +148,7 @@ def _add_member(user: User, room: Room) -> None:
     except IntegrityError:  # a concurrent join of the same user won; the result is the same
         db.session.rollback()
         return
+    events.queue_subscription(user.id, room.id)
     payload = {"room_id": room.id, "user": serialize_user(user)}
     events.queue("user_joined", payload, to=(events.room_target(room.id), events.user_target(user.id)))
     db.session.commit()
@@ -162,6 +164,7 @@ def leave_room(user: User, room_id: int) -> RoomView:
         _hand_over_ownership(room)
     payload = {"room_id": room.id, "user": serialize_user(user)}
     events.queue("user_left", payload, to=(events.room_target(room.id), events.user_target(user.id)))
+    events.queue_subscription(user.id, room.id, enter=False)
     db.session.commit()
     return room_view(user, room)
 
@@ -194,6 +197,7 @@ def delete_room(user: User, room_id: int) -> None:
     room, membership = visible_room(user, room_id)
     _require_manager(user, membership)
     events.queue("room_deleted", {"room_id": room.id}, to=_audience(room))
+    events.queue_close_room(room.id)
     db.session.delete(room)
     db.session.commit()
 
@@ -233,6 +237,7 @@ def open_direct_room(user: User, other_id: int) -> tuple[RoomView, bool]:
     db.session.add_all([RoomMembership(room_id=room.id, user_id=uid) for uid in (low, high)])
     db.session.flush()
     for viewer in (user, other):
+        events.queue_subscription(viewer.id, room.id)
         view = room_view(viewer, room)
         events.queue("room_created", {"room": serialize_room(view)}, to=(events.user_target(viewer.id),))
     db.session.commit()

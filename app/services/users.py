@@ -6,6 +6,7 @@ from app.errors import Conflict, NotFound
 from app.extensions import db
 from app.models import User
 from app.models.base import casefolded
+from app.services import events
 
 
 def _like(text: str) -> str:
@@ -71,6 +72,8 @@ def update_user(user_id: int, *, role: str | None = None, is_active: bool | None
         user.is_active = is_active
         # Deactivation signs the user out everywhere; their tokens stop working too.
         user.session_version += 1
+        if not is_active:
+            events.queue_disconnect(user.id, "account_disabled")
     db.session.flush()
     if demoting and _active_admins() == 0:
         db.session.rollback()

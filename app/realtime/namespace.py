@@ -1,0 +1,247 @@
+"""The /chat Socket.IO namespace (DESIGN §5): thin, like the blueprints.
+
+Connect authenticates (session cookie or auth={"token": ...}) and subscribes the socket to the
+user's rooms. Every client event goes through `_dispatch`: rate limit, check that what opened
+the socket is still valid, validate the payload, call a service, and answer through the ack
+with {"ok": true, ...} or {"ok": false, "error": {code, message}}. No exception escapes to
+python-socketio, so a failing handler never drops the connection or shows a traceback.
+"""
+
+import functools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask, request
+from flask_socketio import Namespace, join_room, leave_room
+from pydantic import BaseModel
+
+from app.errors import ApiError, BadRequest, NotFound, RateLimited
+from app.extensions import db, socketio
+from app.models import RoomMembership, User
+from app.realtime.limits import ConnectionLimits
+from app.schemas.messages import serialize_message
+from app.schemas.realtime import JoinRoomIn, MarkReadIn, RoomRef, SendMessageIn, TypingIn
+from app.schemas.rooms import serialize_room
+from app.schemas.users import serialize_user
+from app.schemas.validation import parse_model
+from app.security import SocketIdentity, socket_identity, socket_user
+from app.services import events, messaging, presence, rooms, typing
+from app.services.room_views import visible_room
+
+log = logging.getLogger(__name__)
+
+CATCH_UP_LIMIT = 100  # messages after since_id in one join_room answer
+LATEST_LIMIT = 50  # messages in a join_room answer without since_id
+_DISCONNECT_DELAY = 0.05  # lets the last ack leave before the socket is closed
+
+
+@dataclass
+class Connection:
+    """What this process knows about one of its sockets."""
+
+    identity: SocketIdentity
+    limits: ConnectionLimits
+
+
+Handler = Callable[..., dict]
+
+
+def client_event(schema: type[BaseModel]) -> Callable[[Handler], Handler]:
+    """Mark a method as a client event whose payload `schema` validates; see `_dispatch`."""
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        def handle(self: "ChatNamespace", payload: object = None, *_extra: object) -> dict:
+            return self._dispatch(handler.__name__.removeprefix("on_"), schema, handler, payload)
+
+        return handle
+
+    return decorate
+
+
+def _error_ack(error: ApiError) -> dict:
+    return {"ok": False, **error.to_dict()}
+
+
+class ChatNamespace(Namespace):
+    """Live chat for signed-in users: presence, typing, room subscriptions and sending."""
+
+    def __init__(self, app: Flask) -> None:
+        super().__init__(events.NAMESPACE)
+        self.app = app
+        self.connections: dict[str, Connection] = {}
+        self._ticking = False
+
+    # -- connection lifecycle -------------------------------------------------------------
+
+    def on_connect(self, auth: object = None) -> None:
+        """Authenticate, subscribe to the user's rooms, announce presence; refuse anyone else."""
+        try:
+            user, identity = socket_identity(auth)
+            sid = request.sid
+            self.connections[sid] = Connection(identity, ConnectionLimits(self.app.config))
+            self._subscribe(user)
+            self._greet(user, sid)
+            came_online = presence.store().add(sid, user.id, identity.kind)
+        except ApiError as error:
+            db.session.rollback()
+            self.connections.pop(request.sid, None)
+            raise ConnectionRefusedError(error.message, error.to_dict()["error"]) from None
+        except Exception:
+            log.exception("socket connect failed")
+            db.session.rollback()
+            self.connections.pop(request.sid, None)
+            raise ConnectionRefusedError("Something went wrong on our side.") from None
+        if came_online:
+            events.publish(events.Event("user_online", {"user": serialize_user(user, online=True)}))
+        self._start_ticker()
+
+    def _subscribe(self, user: User) -> None:
+        join_room(events.user_target(user.id))
+        memberships = sa.select(RoomMembership.room_id).where(RoomMembership.user_id == user.id)
+        for room_id in db.session.scalars(memberships):
+            join_room(events.room_target(room_id))
+
+    def _greet(self, user: User, sid: str) -> None:
+        online_ids = presence.store().online_ids() | {user.id}
+        online = sa.select(User).where(User.id.in_(online_ids)).order_by(User.name, User.id)
+        users = [serialize_user(other, online=True) for other in db.session.scalars(online)]
+        me = serialize_user(user, with_email=True, online=True)
+        events.publish(events.Event("ready", {"user": me}, (sid,)))
+        events.publish(events.Event("online_users", {"users": users}, (sid,)))
+
+    def on_disconnect(self, reason: object = None) -> None:
+        """Forget the socket; the user's last socket going away makes them offline."""
+        self.connections.pop(request.sid, None)
+        try:
+            user_id, went_offline = presence.store().remove(request.sid)
+            if went_offline:
+                typing.stop_all_typing(user_id)
+                events.publish(events.Event("user_offline", {"user_id": user_id}))
+        except Exception:
+            log.exception("socket disconnect bookkeeping failed")
+
+    def trigger_event(self, event: str, *args: Any) -> Any:
+        """Route an event; one nobody handles is answered with an error ack, not silence."""
+        if event in ("connect", "disconnect") or hasattr(self, f"on_{event}"):
+            return super().trigger_event(event, *args)
+        connection = self.connections.get(args[0]) if args else None
+        if connection is None or not connection.limits.allow(event):
+            return _error_ack(RateLimited())
+        return _error_ack(NotFound(f"There is no event called {event!r}.", code="unknown_event"))
+
+    # -- the one path every client event takes ----------------------------------------------
+
+    def _dispatch(self, event: str, schema: type[BaseModel], handler: Handler, payload: object) -> dict:
+        sid = request.sid
+        connection = self.connections.get(sid)
+        try:
+            if connection is None:
+                raise ApiError("This connection is not signed in.", code="unauthorized")
+            if not connection.limits.allow(event):
+                self._refuse_flood(sid, connection)
+                raise RateLimited("Too many events; slow down.")
+            user = self._still_signed_in(sid, connection)
+            if not isinstance(payload, dict):
+                raise BadRequest("The payload must be a JSON object.", code="invalid_body")
+            return {"ok": True, **handler(self, user, parse_model(schema, payload))}
+        except ApiError as error:
+            db.session.rollback()
+            return _error_ack(error)
+        except Exception:
+            log.exception("socket event %s failed", event)
+            db.session.rollback()
+            return _error_ack(ApiError())
+
+    def _still_signed_in(self, sid: str, connection: Connection) -> User:
+        try:
+            return socket_user(connection.identity)
+        except ApiError:
+            self._disconnect_soon(sid)
+            raise
+
+    def _refuse_flood(self, sid: str, connection: Connection) -> None:
+        if connection.limits.refused():
+            log.warning("socket %s flooded; disconnecting", sid)
+            self._disconnect_soon(sid)
+
+    def _disconnect_soon(self, sid: str) -> None:
+        def later() -> None:
+            socketio.sleep(_DISCONNECT_DELAY)
+            self.disconnect(sid)
+
+        socketio.start_background_task(later)
+
+    # -- client events ----------------------------------------------------------------------
+
+    @client_event(JoinRoomIn)
+    def on_join_room(self, user: User, body: JoinRoomIn) -> dict:
+        """Join (public rooms) and subscribe; answer the room and the messages to catch up on."""
+        view = rooms.join_room(user, body.room_id)
+        # Subscribe before reading history: a message sent in between arrives twice (the client
+        # keeps one by id) rather than never.
+        join_room(events.room_target(view.room.id))
+        if body.since_id is None:
+            messages, has_more = messaging.list_messages(user, view.room.id, limit=LATEST_LIMIT)
+        else:
+            messages, has_more = messaging.list_messages(
+                user, view.room.id, after=body.since_id, limit=CATCH_UP_LIMIT
+            )
+        return {
+            "room": serialize_room(view),
+            "messages": [serialize_message(message) for message in messages],
+            "has_more": has_more,
+        }
+
+    @client_event(RoomRef)
+    def on_leave_room(self, user: User, body: RoomRef) -> dict:
+        """Stop this connection's live events for a room; the membership stays."""
+        room, _ = visible_room(user, body.room_id)
+        leave_room(events.room_target(room.id))
+        return {}
+
+    @client_event(SendMessageIn)
+    def on_send_message(self, user: User, body: SendMessageIn) -> dict:
+        """Post to a room, exactly as POST /rooms/<id>/messages does."""
+        message, created = messaging.send_message(user, body.room_id, body.content, body.client_id)
+        typing.clear_typing(user.id, body.room_id)
+        return {"message": serialize_message(message), "created": created}
+
+    @client_event(TypingIn)
+    def on_typing(self, user: User, body: TypingIn) -> dict:
+        """Tell the room's other members that the user types (or stopped)."""
+        typing.set_typing(user, body.room_id, body.is_typing)
+        return {}
+
+    @client_event(MarkReadIn)
+    def on_mark_read(self, user: User, body: MarkReadIn) -> dict:
+        """Move the read marker forward; answer the unread count left."""
+        return {"unread_count": messaging.mark_read(user, body.room_id, body.message_id)}
+
+    # -- housekeeping -------------------------------------------------------------------------
+
+    def _start_ticker(self) -> None:
+        if not self._ticking:
+            self._ticking = True
+            socketio.start_background_task(self._tick)
+
+    def _tick(self) -> None:
+        """Once a second: expire typing; every PRESENCE_TTL/3: renew presence, sweep dead processes."""
+        beat_every = max(1, self.app.config["PRESENCE_TTL"] // 3)
+        ticks = 0
+        while self.server is socketio.server:  # a newer app (tests) took over the extension
+            socketio.sleep(1)
+            ticks += 1
+            with self.app.app_context():
+                try:
+                    typing.expire_typing()
+                    if ticks % beat_every == 0:
+                        for user_id in presence.store().heartbeat():
+                            events.publish(events.Event("user_offline", {"user_id": user_id}))
+                except Exception:
+                    log.exception("realtime housekeeping failed")
+                finally:
+                    db.session.remove()
