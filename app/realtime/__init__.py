@@ -1,5 +1,8 @@
 """The Socket.IO side of Parley: the /chat namespace and what it needs per app."""
 
+import logging
+from collections.abc import Callable
+
 import socketio as python_socketio
 from flask import Flask
 
@@ -10,13 +13,41 @@ from app.services.events import NAMESPACE
 from app.services.presence import init_presence
 from app.services.typing import init_typing
 
+log = logging.getLogger(__name__)
 
-def _client_manager(app: Flask) -> python_socketio.Manager:
+
+class _Confirming:
+    """A client manager that tells the namespace when a connection has been confirmed.
+
+    python-socketio confirms a connection only after the connect handler returns, so anything
+    the handler emits would reach the client before it counts as connected.
+    """
+
+    after_connect: Callable[[str, str], None]
+
+    def connect(self, sid: str, namespace: str) -> str:
+        sid = super().connect(sid, namespace)  # type: ignore[misc]
+        try:
+            self.after_connect(sid, namespace)
+        except Exception:  # the connection stands even if its greeting could not be sent
+            log.exception("greeting socket %s failed", sid)
+        return sid
+
+
+class _LocalManager(_Confirming, python_socketio.Manager):
+    pass
+
+
+class _RedisManager(_Confirming, python_socketio.RedisManager):
+    pass
+
+
+def _client_manager(app: Flask, after_connect: Callable[[str, str], None]) -> python_socketio.Manager:
     # Built here, not by Flask-SocketIO: it would keep a Redis manager from an earlier app.
-    url = app.config["REDIS_URL"]
-    if url:
-        return python_socketio.RedisManager(url, channel=f"{app.config['REDIS_PREFIX']}-socketio")
-    return python_socketio.Manager()
+    url, channel = app.config["REDIS_URL"], f"{app.config['REDIS_PREFIX']}-socketio"
+    manager = _RedisManager(url, channel=channel) if url else _LocalManager()
+    manager.after_connect = after_connect
+    return manager
 
 
 def init_realtime(app: Flask) -> None:
@@ -24,9 +55,10 @@ def init_realtime(app: Flask) -> None:
     for key in CONFIG_KEYS.values():
         parse_limit(app.config[key])  # a malformed limit fails at start, not at the first event
     origins = app.config["CORS_ORIGINS"]
+    namespace = ChatNamespace(app)
     socketio.init_app(
         app,
-        client_manager=_client_manager(app),
+        client_manager=_client_manager(app, namespace.after_connect),
         async_mode=app.config["SOCKETIO_ASYNC_MODE"],
         # None: only the app's own origin may open a socket.
         cors_allowed_origins=[app.config["PUBLIC_URL"], *origins] if origins else None,
@@ -36,4 +68,4 @@ def init_realtime(app: Flask) -> None:
     )
     init_presence(app)
     init_typing(app)
-    socketio.on_namespace(ChatNamespace(app))
+    socketio.on_namespace(namespace)

@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, request
-from flask_socketio import Namespace, join_room, leave_room
+from flask_socketio import ConnectionRefusedError, Namespace, join_room, leave_room
 from pydantic import BaseModel
 
 from app.errors import ApiError, BadRequest, NotFound, RateLimited
@@ -73,6 +73,8 @@ class ChatNamespace(Namespace):
         super().__init__(events.NAMESPACE)
         self.app = app
         self.connections: dict[str, Connection] = {}
+        # Events for a socket that wait until Socket.IO has told the client it is connected.
+        self._greetings: dict[str, list[events.Event]] = {}
         self._ticking = False
 
     # -- connection lifecycle -------------------------------------------------------------
@@ -84,20 +86,27 @@ class ChatNamespace(Namespace):
             sid = request.sid
             self.connections[sid] = Connection(identity, ConnectionLimits(self.app.config))
             self._subscribe(user)
-            self._greet(user, sid)
-            came_online = presence.store().add(sid, user.id, identity.kind)
+            greeting = self._greeting(user, sid)
+            if presence.store().add(sid, user.id, identity.kind):
+                greeting.append(events.Event("user_online", {"user": serialize_user(user, online=True)}))
+            self._greetings[sid] = greeting
         except ApiError as error:
             db.session.rollback()
-            self.connections.pop(request.sid, None)
+            self._forget(request.sid)
             raise ConnectionRefusedError(error.message, error.to_dict()["error"]) from None
         except Exception:
             log.exception("socket connect failed")
             db.session.rollback()
-            self.connections.pop(request.sid, None)
+            self._forget(request.sid)
             raise ConnectionRefusedError("Something went wrong on our side.") from None
-        if came_online:
-            events.publish(events.Event("user_online", {"user": serialize_user(user, online=True)}))
         self._start_ticker()
+
+    def after_connect(self, sid: str, namespace: str) -> None:
+        """Socket.IO has confirmed the connection: now the client may hear its greeting."""
+        if namespace != self.namespace:
+            return
+        for event in self._greetings.pop(sid, []):
+            events.publish(event)
 
     def _subscribe(self, user: User) -> None:
         join_room(events.user_target(user.id))
@@ -105,17 +114,19 @@ class ChatNamespace(Namespace):
         for room_id in db.session.scalars(memberships):
             join_room(events.room_target(room_id))
 
-    def _greet(self, user: User, sid: str) -> None:
+    def _greeting(self, user: User, sid: str) -> list[events.Event]:
         online_ids = presence.store().online_ids() | {user.id}
         online = sa.select(User).where(User.id.in_(online_ids)).order_by(User.name, User.id)
         users = [serialize_user(other, online=True) for other in db.session.scalars(online)]
         me = serialize_user(user, with_email=True, online=True)
-        events.publish(events.Event("ready", {"user": me}, (sid,)))
-        events.publish(events.Event("online_users", {"users": users}, (sid,)))
+        return [
+            events.Event("ready", {"user": me}, (sid,)),
+            events.Event("online_users", {"users": users}, (sid,)),
+        ]
 
     def on_disconnect(self, reason: object = None) -> None:
         """Forget the socket; the user's last socket going away makes them offline."""
-        self.connections.pop(request.sid, None)
+        self._forget(request.sid)
         try:
             user_id, went_offline = presence.store().remove(request.sid)
             if went_offline:
@@ -123,6 +134,10 @@ class ChatNamespace(Namespace):
                 events.publish(events.Event("user_offline", {"user_id": user_id}))
         except Exception:
             log.exception("socket disconnect bookkeeping failed")
+
+    def _forget(self, sid: str) -> None:
+        self.connections.pop(sid, None)
+        self._greetings.pop(sid, None)
 
     def trigger_event(self, event: str, *args: Any) -> Any:
         """Route an event; one nobody handles is answered with an error ack, not silence."""
