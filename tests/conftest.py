@@ -382,3 +382,138 @@ def mail_app(make_app, smtp_server):
     application = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAIL_DEFAULT_SENDER="parley@example.com")
     with application.app_context():
         yield application, inbox
+
+
+# == Socket.IO on /chat: test clients for tests/test_realtime.py and test_socket_limits.py =====
+# flask_socketio's test client works only without a message queue (REDIS_URL is None here).
+
+CHAT_NAMESPACE = "/chat"
+
+
+def open_chat_socket(
+    application: Flask, *, flask_client: FlaskClient | None = None, token: str | None = None
+) -> Any:
+    """A raw flask_socketio test client on /chat: the cookie of flask_client, or auth={"token": ...}."""
+    from app.extensions import socketio
+
+    auth = {"token": token} if token is not None else None
+    return socketio.test_client(
+        application, namespace=CHAT_NAMESPACE, flask_test_client=flask_client, auth=auth
+    )
+
+
+class _ConnectedFlags(dict):
+    """The test client's connected flags. A disconnect by the server also leaves ("disconnect",
+    None) in the received events: what a real client hears ends there (the test client keeps
+    queueing what the server still sends while it tears the socket down)."""
+
+    def __init__(self, raw: Any) -> None:
+        super().__init__(raw.connected)
+        self._raw = raw
+
+    def __setitem__(self, namespace: str, value: bool) -> None:
+        if not value and self.get(namespace):
+            self._raw.queue.append({"name": "disconnect", "args": [], "namespace": namespace})
+        super().__setitem__(namespace, value)
+
+
+class ChatClient:
+    """One socket of a user on /chat: call() answers the ack, received() drains what arrived."""
+
+    def __init__(self, raw: Any, user: User) -> None:
+        self.raw = raw
+        self.user = user
+        self.greeting: list[tuple[str, Any]] = []
+        raw.connected = _ConnectedFlags(raw)
+
+    @property
+    def connected(self) -> bool:
+        return self.raw.is_connected(CHAT_NAMESPACE)
+
+    @property
+    def sid(self) -> str | None:
+        return self.raw.socketio.server.manager.sid_from_eio_sid(self.raw.eio_sid, CHAT_NAMESPACE)
+
+    def call(self, event: str, *payload: Any) -> Any:
+        """Send the event (with its payload, if any) and return the server's ack."""
+        return self.raw.emit(event, *payload, callback=True, namespace=CHAT_NAMESPACE)
+
+    def received(self) -> list[tuple[str, Any]]:
+        """(name, data) of every event that arrived since the last call, oldest first; also
+        after the server closed the socket (get_received refuses then)."""
+        count = len(self.raw.queue)
+        arrived = self.raw.queue[:count]
+        del self.raw.queue[:count]
+        return [(packet["name"], packet["args"][0] if packet["args"] else None) for packet in arrived]
+
+    def events(self, name: str) -> list[Any]:
+        """The data of the events called name among those received (drains them all)."""
+        return [data for event, data in self.received() if event == name]
+
+    def until_closed(self) -> list[tuple[str, Any]]:
+        """The events received up to the server's disconnect (the socket must be closed)."""
+        received = self.received()
+        assert ("disconnect", None) in received, received
+        return received[: received.index(("disconnect", None))]
+
+    def wait_closed(self, timeout: float = 5.0) -> None:
+        """Wait for a disconnect the server does in the background; fail if it does not come."""
+        deadline = time.monotonic() + timeout
+        while self.connected:
+            if time.monotonic() > deadline:
+                raise AssertionError("the server did not close the socket")
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        if self.connected:
+            self.raw.disconnect(CHAT_NAMESPACE)
+
+
+def assert_ack_error(ack: Any, code: str, field: str | None = None) -> dict:
+    """The ack is {"ok": false, "error": {code, message[, fields]}} with this code (naming field)."""
+    assert isinstance(ack, dict), ack
+    assert set(ack) == {"ok", "error"}, ack
+    assert ack["ok"] is False, ack
+    error = ack["error"]
+    assert error["code"] == code, error
+    assert isinstance(error["message"], str)
+    assert error["message"]
+    if field is not None:
+        assert field in error.get("fields", {}), error
+    return error
+
+
+@pytest.fixture
+def chat() -> Iterator[Callable[..., ChatClient]]:
+    """chat(user_or_session, token=None, app=None) -> a connected ChatClient, greeting drained.
+
+    A Session connects with its cookie; a User is first signed in on a fresh test client of
+    the app; token= connects with auth={"token": token} instead. The app defaults to the
+    current one. The greeting (ready, online_users, user_online) is kept in .greeting.
+    Sockets still open at the end are closed.
+    """
+    from flask import current_app
+    from flask_socketio.test_client import SocketIOTestClient
+
+    opened: list[ChatClient] = []
+
+    def connect(who: Session | User, *, token: str | None = None, app: Flask | None = None) -> ChatClient:
+        application = app or current_app._get_current_object()
+        if isinstance(who, User) and token is None:
+            who = sign_in(application.test_client(), who)
+        flask_client = who.client if isinstance(who, Session) and token is None else None
+        user = who.user if isinstance(who, Session) else who
+        client = ChatClient(open_chat_socket(application, flask_client=flask_client, token=token), user)
+        opened.append(client)
+        assert client.connected, "the server refused the socket"
+        client.greeting = client.received()
+        assert [name for name, _ in client.greeting][:2] == ["ready", "online_users"], client.greeting
+        return client
+
+    yield connect
+    for client in opened:
+        client.close()
+        SocketIOTestClient.clients.pop(client.raw.eio_sid, None)
+
+
+# == end of the Socket.IO block ===============================================================

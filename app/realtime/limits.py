@@ -1,5 +1,6 @@
 """Per-connection limits on socket events (DESIGN §4): a flood gets `rate_limited`, then a disconnect."""
 
+import math
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -21,7 +22,7 @@ def parse_limit(text: str) -> tuple[int, float]:
         limit = int(count), float(seconds)
     except ValueError:
         raise ValueError(f"a socket limit looks like '20/10' (events/seconds), not {text!r}") from None
-    if limit[0] < 1 or limit[1] <= 0:
+    if limit[0] < 1 or not 0 < limit[1] < math.inf:
         raise ValueError(f"a socket limit needs positive numbers, not {text!r}")
     return limit
 

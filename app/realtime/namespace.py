@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 
 CATCH_UP_LIMIT = 100  # messages after since_id in one join_room answer
 LATEST_LIMIT = 50  # messages in a join_room answer without since_id
-_DISCONNECT_DELAY = 0.05  # lets the last ack leave before the socket is closed
+_DISCONNECT_DELAY = 0.05
+_LIFECYCLE = ("connect", "disconnect")  # lets the last ack leave before the socket is closed
 
 
 @dataclass
@@ -141,11 +142,21 @@ class ChatNamespace(Namespace):
 
     def trigger_event(self, event: str, *args: Any) -> Any:
         """Route an event; one nobody handles is answered with an error ack, not silence."""
-        if event in ("connect", "disconnect") or hasattr(self, f"on_{event}"):
+        sid = args[0] if args else None
+        # A client may name an event "connect" or "disconnect"; only Socket.IO's own lifecycle
+        # calls, made while the socket is not (or no longer) fully connected, reach the handlers.
+        if event in _LIFECYCLE:
+            handled = not self.server.manager.is_connected(sid, self.namespace)
+        else:
+            handled = hasattr(self, f"on_{event}")
+        if handled:
             return super().trigger_event(event, *args)
-        connection = self.connections.get(args[0]) if args else None
-        if connection is None or not connection.limits.allow(event):
-            return _error_ack(RateLimited())
+        connection = self.connections.get(sid)
+        if connection is None:
+            return _error_ack(ApiError("This connection is not signed in.", code="unauthorized"))
+        if not connection.limits.allow(event):
+            self._refuse_flood(sid, connection)
+            return _error_ack(RateLimited("Too many events; slow down."))
         return _error_ack(NotFound(f"There is no event called {event!r}.", code="unknown_event"))
 
     # -- the one path every client event takes ----------------------------------------------
@@ -243,6 +254,14 @@ class ChatNamespace(Namespace):
             self._ticking = True
             socketio.start_background_task(self._tick)
 
+    def _beat(self) -> None:
+        store = presence.store()
+        for user_id in store.heartbeat():
+            events.publish(events.Event("user_offline", {"user_id": user_id}))
+        returned = store.take_returned()
+        for user in db.session.scalars(sa.select(User).where(User.id.in_(returned))) if returned else ():
+            events.publish(events.Event("user_online", {"user": serialize_user(user, online=True)}))
+
     def _tick(self) -> None:
         """Once a second: expire typing; every PRESENCE_TTL/3: renew presence, sweep dead processes."""
         beat_every = max(1, self.app.config["PRESENCE_TTL"] // 3)
@@ -254,8 +273,7 @@ class ChatNamespace(Namespace):
                 try:
                     typing.expire_typing()
                     if ticks % beat_every == 0:
-                        for user_id in presence.store().heartbeat():
-                            events.publish(events.Event("user_offline", {"user_id": user_id}))
+                        self._beat()
                 except Exception:
                     log.exception("realtime housekeeping failed")
                 finally:

@@ -57,6 +57,9 @@ class PresenceStore(Protocol):
     def heartbeat(self) -> list[int]:
         """Renew this process's liveness; returns users gone offline with dead processes."""
 
+    def take_returned(self) -> list[int]:
+        """Users back online since the last call because this process re-registered its sockets."""
+
 
 class MemoryPresence:
     """Presence for a single process."""
@@ -99,6 +102,9 @@ class MemoryPresence:
             return [sid for sid, kind in sockets.items() if kind.startswith(kind_prefix)]
 
     def heartbeat(self) -> list[int]:
+        return []
+
+    def take_returned(self) -> list[int]:
         return []
 
 
@@ -161,16 +167,23 @@ class RedisPresence:
         self.proc = uuid.uuid4().hex
         self.ttl = ttl
         self._local: dict[str, tuple[int, str]] = {}  # re-registered if this process was swept
+        self._returned: list[int] = []
         self._add = self.redis.register_script(_ADD)
         self._remove = self.redis.register_script(_REMOVE)
         self._sweep = self.redis.register_script(_SWEEP)
 
-    def _renew(self) -> bool:
-        """Renew the heartbeat; False when it had expired (others may have swept us)."""
-        return bool(self.redis.set(f"{self.base}proc:{self.proc}", 1, ex=self.ttl, xx=True))
+    def _renew(self) -> None:
+        """Renew the heartbeat; if it had expired, others may have swept us: re-register."""
+        key = f"{self.base}proc:{self.proc}"
+        if self.redis.set(key, 1, ex=self.ttl, xx=True):
+            return
+        self.redis.set(key, 1, ex=self.ttl)
+        for sid, (user_id, kind) in list(self._local.items()):
+            if self._add(args=[self.base, self.proc, sid, user_id, kind]):
+                self._returned.append(user_id)
 
     def add(self, sid: str, user_id: int, kind: str) -> bool:
-        self.redis.set(f"{self.base}proc:{self.proc}", 1, ex=self.ttl)
+        self._renew()
         self._local[sid] = (user_id, kind)
         return bool(self._add(args=[self.base, self.proc, sid, user_id, kind]))
 
@@ -196,18 +209,16 @@ class RedisPresence:
         return [sid for sid, kind in sockets.items() if kind.startswith(kind_prefix)]
 
     def heartbeat(self) -> list[int]:
-        if not self._renew():
-            self._reregister()
+        self._renew()
         gone: list[int] = []
         for proc in self.redis.smembers(f"{self.base}procs"):
             if proc != self.proc:
                 gone.extend(int(user_id) for user_id in self._sweep(args=[self.base, proc]))
         return gone
 
-    def _reregister(self) -> None:
-        # Stalled past the TTL: another process removed our sockets; put them back.
-        for sid, (user_id, kind) in list(self._local.items()):
-            self.add(sid, user_id, kind)
+    def take_returned(self) -> list[int]:
+        returned, self._returned = self._returned, []
+        return returned
 
 
 _EXTENSION = "parley_presence"
