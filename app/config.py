@@ -71,7 +71,7 @@ class Config:
         self.SOCKET_MESSAGE_LIMIT = _env("SOCKET_MESSAGE_LIMIT", "20/10")
         self.SOCKET_TYPING_LIMIT = _env("SOCKET_TYPING_LIMIT", "10/10")
         self.SOCKET_EVENT_LIMIT = _env("SOCKET_EVENT_LIMIT", "60/10")
-        # This many rate_limited acks within one window of a limit and the socket is disconnected.
+        # A socket refused this many times within the longest limit window goes at its next refusal.
         self.SOCKET_FLOOD_STRIKES = _env_int("SOCKET_FLOOD_STRIKES", 10)
         # Largest Socket.IO frame accepted; a 4000-character message is far below it.
         self.SOCKET_MAX_FRAME_BYTES = _env_int("SOCKET_MAX_FRAME_BYTES", 64 * 1024)

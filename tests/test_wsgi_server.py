@@ -89,10 +89,17 @@ def stop(process: subprocess.Popen) -> None:
 
 
 @contextmanager
-def start_server(folder: Path, **env_overrides: str) -> Iterator[Server]:
-    """Migrate, start `python wsgi.py`, yield once healthy, always terminate it."""
+def start_server(folder: Path, database_url: str | None = None, **env_overrides: str) -> Iterator[Server]:
+    """Migrate, start `python wsgi.py`, yield once healthy, always terminate it.
+
+    With database_url the server uses that database as it is (e.g. the test run's, whose
+    tables the _schema fixture made) instead of a fresh, migrated SQLite file in folder.
+    """
     env = server_env(folder)
-    migrate(env)
+    if database_url is None:
+        migrate(env)
+    else:
+        env["DATABASE_URL"] = database_url
     env.update(env_overrides)
     log = folder / "server.log"
     with log.open("wb") as sink:
