@@ -37,9 +37,12 @@ def send_message(
     when the repeats race each other (the unique (user_id, client_id) index decides).
     """
     room, membership = member_room(user, room_id)
-    if client_id is not None and (earlier := _by_client_id(user.id, client_id)) is not None:
-        return _repeat_of(earlier, room.id), False
-    require_active(room)
+    if not room.is_active:
+        # A retry of a message sent before the room closed still gets that message back.
+        if client_id is not None and (earlier := _by_client_id(user.id, client_id)) is not None:
+            return _repeat_of(earlier, room.id), False
+        require_active(room)
+    # No lookup of client_id first: a repeat is rare, and the unique index finds it for free.
     message = Message(room_id=room.id, user_id=user.id, content=content, client_id=client_id)
     message.author = user
     db.session.add(message)
@@ -54,8 +57,19 @@ def send_message(
     # Writing in a room means having read it, as in Slack and Zulip.
     _advance_marker(membership, message.id)
     events.queue("new_message", {"message": serialize_message(message)}, to=(events.room_target(room.id),))
-    db.session.commit()
+    _commit_keeping_loaded()
     return message, True
+
+
+def _commit_keeping_loaded() -> None:
+    """Commit without expiring what the session holds: the caller serializes the message next,
+    and reloading it and its author would cost two queries on the hottest path."""
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
 
 
 def list_messages(

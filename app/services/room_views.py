@@ -24,8 +24,12 @@ def can_see(user: User, room: Room, membership: RoomMembership | None) -> bool:
 
 def visible_room(user: User, room_id: int) -> tuple[Room, RoomMembership | None]:
     """The room and the user's membership; 404 when it does not exist or is hidden from them."""
-    room = db.session.get(Room, room_id)
-    membership = find_membership(room_id, user.id) if room is not None else None
+    # One query for both: this runs on every message sent.
+    mine = sa.and_(RoomMembership.room_id == Room.id, RoomMembership.user_id == user.id)
+    row = db.session.execute(
+        sa.select(Room, RoomMembership).outerjoin(RoomMembership, mine).where(Room.id == room_id)
+    ).first()
+    room, membership = row if row is not None else (None, None)
     if room is None or not can_see(user, room, membership):
         raise NotFound("No such room.", code="room_not_found")
     return room, membership
