@@ -6,6 +6,7 @@ import os
 import secrets
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -146,18 +147,25 @@ def test_default_namespace_refuses_connections(server):
     assert not client.connected
 
 
-def test_signed_in_user_connects_to_chat_over_websocket(server):
+def register(server: Server, name: str) -> tuple[requests.Session, str]:
+    """Sign up a new user over HTTP; the session holds its cookie. Returns (session, email)."""
     http = requests.Session()
-    email = f"ws-{secrets.token_hex(4)}@example.com"
+    email = f"wsgi-{secrets.token_hex(4)}@example.com"
     registered = http.post(
         f"{server.url}/auth/register",
-        json={"email": email, "password": secrets.token_urlsafe(16), "name": "Wes Socket"},
+        json={"email": email, "password": secrets.token_urlsafe(16), "name": name},
         timeout=10,
     )
     assert registered.status_code == 201, registered.text
-    ready = []
+    return http, email
+
+
+def test_signed_in_user_connects_to_chat_over_websocket(server):
+    http, email = register(server, "Wes Socket")
+    ready = threading.Event()
+    greeted = []
     client = socketio.Client(reconnection=False)
-    client.on("ready", ready.append, namespace="/chat")
+    client.on("ready", lambda data: (greeted.append(data), ready.set()), namespace="/chat")
     cookie = "; ".join(f"{name}={value}" for name, value in http.cookies.items())
     try:
         client.connect(
@@ -168,21 +176,14 @@ def test_signed_in_user_connects_to_chat_over_websocket(server):
             wait_timeout=10,
         )
         assert client.transport() == "websocket"
-        client.sleep(0.5)
-        assert [event["user"]["email"] for event in ready] == [email]
+        assert ready.wait(10), "no ready event"
+        assert [event["user"]["email"] for event in greeted] == [email]
     finally:
         client.disconnect()
 
 
 def test_registered_user_is_signed_in_by_cookie(server):
-    http = requests.Session()
-    email = f"wsgi-{secrets.token_hex(4)}@example.com"
-    registered = http.post(
-        f"{server.url}/auth/register",
-        json={"email": email, "password": secrets.token_urlsafe(16), "name": "Wendy Wsgi"},
-        timeout=10,
-    )
-    assert registered.status_code == 201, registered.text
+    http, email = register(server, "Wendy Wsgi")
     me = http.get(f"{server.url}/auth/me", timeout=10)
     assert me.status_code == 200, me.text
     assert me.json()["user"]["email"] == email
