@@ -42,6 +42,10 @@ def load_config(app: Flask, overrides: Mapping[str, Any]) -> None:
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         os.makedirs(app.instance_path, exist_ok=True)
         app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "parley.db")
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+        options.setdefault("pool_size", app.config["DATABASE_POOL_SIZE"])
+        options.setdefault("max_overflow", app.config["DATABASE_MAX_OVERFLOW"])
     # Absolute, because send_from_directory would resolve a relative folder against the package.
     app.config["UPLOAD_FOLDER"] = os.path.abspath(
         app.config.get("UPLOAD_FOLDER") or os.path.join(app.instance_path, "uploads")

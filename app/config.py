@@ -39,6 +39,10 @@ class Config:
         # None means "<instance folder>/parley.db"; create_app resolves it.
         self.SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL")
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "pool_recycle": 3600}
+        # Connections kept open per process (MySQL/MariaDB). Under gevent hundreds of sockets share
+        # one process: connections beyond the pool are opened and closed for every event.
+        self.DATABASE_POOL_SIZE = _env_int("DATABASE_POOL_SIZE", 20)
+        self.DATABASE_MAX_OVERFLOW = _env_int("DATABASE_MAX_OVERFLOW", 10)
         self.REDIS_URL = _env("REDIS_URL")
         self.HOST = _env("HOST", "127.0.0.1")
         self.PORT = _env_int("PORT", 5000)

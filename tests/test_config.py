@@ -4,6 +4,7 @@ import pytest
 
 from app import config, create_app
 from app.config import DevelopmentConfig, ProductionConfig, config_class
+from app.extensions import db
 
 
 def test_parley_env_picks_the_config_class(monkeypatch):
@@ -66,3 +67,19 @@ def test_testing_uses_cheap_bcrypt(monkeypatch):
     monkeypatch.delenv("BCRYPT_ROUNDS", raising=False)
     assert config.TestingConfig().BCRYPT_ROUNDS == 4
     assert DevelopmentConfig().BCRYPT_ROUNDS == 12
+
+
+def test_mysql_pool_size_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("DATABASE_POOL_SIZE", "7")
+    monkeypatch.setenv("DATABASE_MAX_OVERFLOW", "3")
+    app = create_app(
+        {"PARLEY_ENV": "testing", "SQLALCHEMY_DATABASE_URI": "mysql+pymysql://nobody@127.0.0.1:1/none"}
+    )
+    with app.app_context():
+        assert db.engine.pool.size() == 7
+        assert db.engine.pool._max_overflow == 3
+
+
+def test_sqlite_keeps_its_own_pool_settings():
+    app = create_app({"PARLEY_ENV": "testing", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    assert "pool_size" not in app.config["SQLALCHEMY_ENGINE_OPTIONS"]
