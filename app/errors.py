@@ -10,6 +10,8 @@ import logging
 
 from flask import Flask, Response, jsonify
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,17 @@ class ServiceUnavailable(ApiError):
     status, code, message = 503, "service_unavailable", "A service we depend on is down."
 
 
+# The database is down, or every pooled connection is busy: the client should retry later.
+DATABASE_UNAVAILABLE = (OperationalError, PoolTimeout)
+
+
+def database_unavailable(error: Exception) -> ServiceUnavailable:
+    """The 503 for a database that cannot be reached; logged in one line, not a traceback each."""
+    log.warning("database unavailable: %s", str(error).splitlines()[0][:200])
+    message = "The database is unreachable or busy; try again shortly."
+    return ServiceUnavailable(message, code="database_unavailable")
+
+
 # Flask/Werkzeug's own errors, mapped onto ours so they render the same way.
 _HTTP_ERRORS: dict[int, type[ApiError]] = {
     cls.status: cls
@@ -136,5 +149,7 @@ def _render_unexpected(error: Exception) -> Response:
 def register_error_handlers(app: Flask) -> None:
     """Install the handlers that render every error as the JSON envelope."""
     app.register_error_handler(ApiError, render_api_error)
+    for error_class in DATABASE_UNAVAILABLE:
+        app.register_error_handler(error_class, lambda error: render_api_error(database_unavailable(error)))
     app.register_error_handler(HTTPException, _render_http_exception)
     app.register_error_handler(Exception, _render_unexpected)

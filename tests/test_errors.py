@@ -62,3 +62,9 @@ def test_every_api_error_has_a_4xx_or_5xx_status_and_a_code(error_class):
 
 def test_not_found_default_message(client):
     assert NotFound().to_dict() == {"error": {"code": "not_found", "message": "Not found."}}
+
+
+def test_an_unreachable_database_is_a_json_503(make_app, tmp_path):
+    app = make_app(SQLALCHEMY_DATABASE_URI="sqlite:///" + str(tmp_path / "missing" / "parley.db"))
+    response = app.test_client().post("/auth/login", json={"email": "a@example.com", "password": "x" * 12})
+    assert_error(response, 503, "database_unavailable")

@@ -653,6 +653,18 @@ def test_a_failing_handler_acks_internal_error_without_details(monkeypatch, room
     assert "socket event send_message failed" in caplog.text
 
 
+def test_an_unreachable_database_acks_database_unavailable(monkeypatch, room, member_socket, caplog):
+    def unreachable(*_args, **_kwargs):
+        raise sa.exc.OperationalError("INSERT ...", {}, ConnectionRefusedError("database down"))
+
+    monkeypatch.setattr(messaging, "send_message", unreachable)
+    with caplog.at_level(logging.WARNING, logger="app.errors"):
+        ack = member_socket.call("send_message", {"room_id": room.id, "content": "hi"})
+    assert_ack_error(ack, "database_unavailable")
+    assert "database unavailable" in caplog.text
+    assert "Traceback" not in caplog.text
+
+
 def test_socket_stays_usable_after_a_failing_handler(monkeypatch, room, member_socket):
     monkeypatch.setattr(messaging, "send_message", explode)
     assert_ack_error(

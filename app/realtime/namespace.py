@@ -18,7 +18,7 @@ from flask import Flask, request
 from flask_socketio import ConnectionRefusedError, Namespace, join_room, leave_room
 from pydantic import BaseModel
 
-from app.errors import ApiError, BadRequest, NotFound, RateLimited
+from app.errors import DATABASE_UNAVAILABLE, ApiError, BadRequest, NotFound, RateLimited, database_unavailable
 from app.extensions import db, socketio
 from app.models import RoomMembership, User
 from app.realtime.limits import ConnectionLimits
@@ -177,6 +177,9 @@ class ChatNamespace(Namespace):
         except ApiError as error:
             db.session.rollback()
             return _error_ack(error)
+        except DATABASE_UNAVAILABLE as error:
+            db.session.rollback()
+            return _error_ack(database_unavailable(error))
         except Exception:
             log.exception("socket event %s failed", event)
             db.session.rollback()
