@@ -42,7 +42,8 @@ spec = SpecTree(
         "JSON API of Parley. Sign in with the session cookie (browsers; unsafe requests then "
         "carry the X-CSRFToken header) or with `Authorization: Bearer <token>` (scripts). "
         "A Bearer token that is unknown or revoked is refused with 401 on every route, and the "
-        "token of a deactivated account with 403."
+        "token of a deactivated account with 403. Any route answers 503 `database_unavailable` "
+        "while the database is unreachable or has no free connection; retry later."
     ),
     mode="strict",
     validation_error_model=ErrorOut,
@@ -71,7 +72,7 @@ def _require(access: Access) -> None:
 
 
 def _error_statuses(access: Access, body: Any, query: Any, errors: Iterable[int]) -> set[int]:
-    statuses = set(errors)
+    statuses = set(errors) | {503}  # every route: the database is down or out of connections
     if access != "anyone":
         # 403 as well: a deactivated account's token, a missing CSRF token, or not an admin.
         statuses |= {401, 403}
