@@ -59,11 +59,24 @@ def knock(server: Server) -> None:
         peer.connect([NAMESPACE])
 
 
+def forget_prefix(redis_url: str, prefix: str) -> None:
+    """Delete every Redis key under prefix."""
+    store = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(store.scan_iter(f"{prefix}:*"))
+        if keys:
+            store.delete(*keys)
+    finally:
+        store.close()
+
+
 @contextmanager
 def start_pair(folder: Path, database_url: str, redis_url: str, **extra: str) -> Iterator[Pair]:
     """Start both processes and wait until each listens on the shared Socket.IO channel."""
     shared = wire_env(REDIS_URL=redis_url, SECRET_KEY=secrets.token_hex(32), **extra)
     with ExitStack() as stack:
+        # Last out: the presence keys a stopped (or killed) pair leaves in a shared Redis.
+        stack.callback(forget_prefix, redis_url, shared["REDIS_PREFIX"])
         servers = []
         for name in ("first", "second"):
             (folder / name).mkdir()
