@@ -27,6 +27,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import redis
 import sqlalchemy as sa
 from flask import Flask
 
@@ -352,6 +353,17 @@ def profile_step(ctx: dict, rate: float, out_dir: Path) -> dict:
     return {"step": step, "raw": str(raw), **hot_frames(raw)}
 
 
+def forget_redis_keys(redis_url: str, prefix: str) -> None:
+    """Delete the presence keys a stopped Parley server left under its prefix."""
+    store = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(store.scan_iter(f"{prefix}:*"))
+        if keys:
+            store.delete(*keys)
+    finally:
+        store.close()
+
+
 def start_target(
     target: str, args: argparse.Namespace, app: Flask, specs: list[dict], stack: ExitStack
 ) -> dict:
@@ -359,6 +371,8 @@ def start_target(
     out_dir = args.out_dir
     server = make_server(target, args, out_dir)
     print(f"== {target}: starting on port {server.port}", file=sys.stderr)
+    if "REDIS_PREFIX" in server.env:  # runs after server.stop: the keys it leaves behind
+        stack.callback(forget_redis_keys, args.redis_url, server.env["REDIS_PREFIX"])
     server.start()
     stack.callback(server.stop)
     gen_log = stack.enter_context((out_dir / f"{target}-generators.log").open("w"))
