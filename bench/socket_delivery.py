@@ -27,7 +27,6 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-import redis
 import sqlalchemy as sa
 from flask import Flask
 
@@ -35,6 +34,7 @@ from app.extensions import db
 from app.models import Room, RoomMembership
 from app.models.room import room_name_key
 from app.services import accounts, api_tokens
+from app.services.presence import forget_prefix
 from bench import socket_servers as servers
 from bench.seed_db import RESULTS_DIR, BenchError, ensure_database, make_app, migrate_schema, save_results
 from bench.socket_report import (
@@ -353,17 +353,6 @@ def profile_step(ctx: dict, rate: float, out_dir: Path) -> dict:
     return {"step": step, "raw": str(raw), **hot_frames(raw)}
 
 
-def forget_redis_keys(redis_url: str, prefix: str) -> None:
-    """Delete the presence keys a stopped Parley server left under its prefix."""
-    store = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(store.scan_iter(f"{prefix}:*"))
-        if keys:
-            store.delete(*keys)
-    finally:
-        store.close()
-
-
 def start_target(
     target: str, args: argparse.Namespace, app: Flask, specs: list[dict], stack: ExitStack
 ) -> dict:
@@ -372,7 +361,7 @@ def start_target(
     server = make_server(target, args, out_dir)
     print(f"== {target}: starting on port {server.port}", file=sys.stderr)
     if "REDIS_PREFIX" in server.env:  # runs after server.stop: the keys it leaves behind
-        stack.callback(forget_redis_keys, args.redis_url, server.env["REDIS_PREFIX"])
+        stack.callback(forget_prefix, args.redis_url, server.env["REDIS_PREFIX"])
     server.start()
     stack.callback(server.stop)
     gen_log = stack.enter_context((out_dir / f"{target}-generators.log").open("w"))

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 
-from app.services.presence import MemoryPresence, RedisPresence, session_kind, token_kind
+from app.services.presence import MemoryPresence, RedisPresence, forget_prefix, session_kind, token_kind
 
 PresenceFactory = Callable[..., MemoryPresence | RedisPresence]
 
@@ -19,11 +19,7 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
     """A key prefix of this test's own; the keys starting with it are deleted afterwards."""
     prefix = f"parley-test-{uuid.uuid4().hex[:12]}"
     yield prefix
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(f"{prefix}*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    forget_prefix(redis_url, prefix)
 
 
 @pytest.fixture
@@ -231,3 +227,17 @@ def test_swept_process_with_a_new_socket_still_registers_its_older_ones(process)
     stalled.heartbeat()
     assert other.online_ids() == {7, 8}
     assert other.sids_of(7) == ["sid-old"]
+
+
+def test_forget_prefix_deletes_only_that_installations_keys(redis_url, process, redis_prefix):
+    process().add("s1", 7, session_kind("a"))
+    other = f"{redis_prefix}-other"
+    RedisPresence(redis_url, other, 30).add("s2", 8, session_kind("b"))
+    forget_prefix(redis_url, redis_prefix)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        assert list(client.scan_iter(f"{redis_prefix}:*")) == []
+        assert list(client.scan_iter(f"{other}:*")) != []
+    finally:
+        forget_prefix(redis_url, other)
+        client.close()

@@ -17,6 +17,7 @@ import pytest
 import redis
 import socketio
 
+from app.services.presence import forget_prefix
 from tests.test_realtime_wire import (
     NAMESPACE,
     Peer,
@@ -57,17 +58,6 @@ def knock(server: Server) -> None:
     peer = Peer(server, "knock", [server], websocket_extra_options={"class_": QuickClosingWebSocket})
     with pytest.raises(Refused):
         peer.connect([NAMESPACE])
-
-
-def forget_prefix(redis_url: str, prefix: str) -> None:
-    """Delete every Redis key under prefix."""
-    store = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(store.scan_iter(f"{prefix}:*"))
-        if keys:
-            store.delete(*keys)
-    finally:
-        store.close()
 
 
 @contextmanager

@@ -18,7 +18,15 @@ from flask import Flask, request
 from flask_socketio import ConnectionRefusedError, Namespace, join_room, leave_room
 from pydantic import BaseModel
 
-from app.errors import DATABASE_UNAVAILABLE, ApiError, BadRequest, NotFound, RateLimited, database_unavailable
+from app.errors import (
+    DATABASE_UNAVAILABLE,
+    ApiError,
+    BadRequest,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+    database_unavailable,
+)
 from app.extensions import db, socketio
 from app.models import RoomMembership, User
 from app.realtime.limits import ConnectionLimits
@@ -151,26 +159,18 @@ class ChatNamespace(Namespace):
             handled = hasattr(self, f"on_{event}")
         if handled:
             return super().trigger_event(event, *args)
-        connection = self.connections.get(sid)
-        if connection is None:
-            return _error_ack(ApiError("This connection is not signed in.", code="unauthorized"))
-        if not connection.limits.allow(event):
-            self._refuse_flood(sid, connection)
-            return _error_ack(RateLimited("Too many events; slow down."))
+        try:
+            self._admit(sid, event)
+        except ApiError as error:
+            return _error_ack(error)
         return _error_ack(NotFound(f"There is no event called {event!r}.", code="unknown_event"))
 
     # -- the one path every client event takes ----------------------------------------------
 
     def _dispatch(self, event: str, schema: type[BaseModel], handler: Handler, payload: object) -> dict:
         sid = request.sid
-        connection = self.connections.get(sid)
         try:
-            if connection is None:
-                raise ApiError("This connection is not signed in.", code="unauthorized")
-            if not connection.limits.allow(event):
-                self._refuse_flood(sid, connection)
-                raise RateLimited("Too many events; slow down.")
-            user = self._still_signed_in(sid, connection)
+            user = self._still_signed_in(sid, self._admit(sid, event))
             if not isinstance(payload, dict):
                 raise BadRequest("The payload must be a JSON object.", code="invalid_body")
             return {"ok": True, **handler(self, user, parse_model(schema, payload))}
@@ -192,10 +192,17 @@ class ChatNamespace(Namespace):
             self._disconnect_soon(sid)
             raise
 
-    def _refuse_flood(self, sid: str, connection: Connection) -> None:
-        if connection.limits.refused():
-            log.warning("socket %s flooded; disconnecting", sid)
-            self._disconnect_soon(sid)
+    def _admit(self, sid: str, event: str) -> Connection:
+        """The socket's connection, if it is signed in and within its limits; a flood ends it."""
+        connection = self.connections.get(sid)
+        if connection is None:
+            raise Unauthorized("This connection is not signed in.")
+        if not connection.limits.allow(event):
+            if connection.limits.refused():
+                log.warning("socket %s flooded; disconnecting", sid)
+                self._disconnect_soon(sid)
+            raise RateLimited("Too many events; slow down.")
+        return connection
 
     def _disconnect_soon(self, sid: str) -> None:
         def later() -> None:

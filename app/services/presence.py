@@ -221,6 +221,17 @@ class RedisPresence:
         return returned
 
 
+def forget_prefix(url: str, prefix: str) -> None:
+    """Delete every Redis key under an installation's prefix (tests and benchmarks clean up)."""
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(f"{prefix}:*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
 _EXTENSION = "parley_presence"
 
 
