@@ -23,6 +23,13 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
+def neighbour_prefix(redis_url: str, redis_prefix: str) -> Iterator[str]:
+    """The prefix of another installation on the same Redis; its keys are deleted afterwards."""
+    yield f"{redis_prefix}-neighbour"
+    forget_prefix(redis_url, f"{redis_prefix}-neighbour")
+
+
+@pytest.fixture
 def process(redis_url: str, redis_prefix: str) -> PresenceFactory:
     """process(ttl=30) -> the RedisPresence of one more server process sharing the prefix."""
     return lambda ttl=30: RedisPresence(redis_url, redis_prefix, ttl)
@@ -152,8 +159,8 @@ def test_processes_find_each_others_sockets(process):
     assert first.sids_of(7, "token:") == ["sid-2"]
 
 
-def test_installations_with_other_prefixes_do_not_mix(redis_url, process, redis_prefix):
-    neighbour = RedisPresence(redis_url, f"{redis_prefix}-neighbour", 30)
+def test_installations_with_other_prefixes_do_not_mix(redis_url, process, neighbour_prefix):
+    neighbour = RedisPresence(redis_url, neighbour_prefix, 30)
     neighbour.add("sid-1", 7, session_kind("a"))
     assert process().online_ids() == set()
     assert process().sids_of(7) == []
@@ -229,15 +236,15 @@ def test_swept_process_with_a_new_socket_still_registers_its_older_ones(process)
     assert other.sids_of(7) == ["sid-old"]
 
 
-def test_forget_prefix_deletes_only_that_installations_keys(redis_url, process, redis_prefix):
+def test_forget_prefix_deletes_only_that_installations_keys(
+    redis_url, process, redis_prefix, neighbour_prefix
+):
     process().add("s1", 7, session_kind("a"))
-    other = f"{redis_prefix}-other"
-    RedisPresence(redis_url, other, 30).add("s2", 8, session_kind("b"))
+    RedisPresence(redis_url, neighbour_prefix, 30).add("s2", 8, session_kind("b"))
     forget_prefix(redis_url, redis_prefix)
     client = redis.Redis.from_url(redis_url)
     try:
         assert list(client.scan_iter(f"{redis_prefix}:*")) == []
-        assert list(client.scan_iter(f"{other}:*")) != []
+        assert list(client.scan_iter(f"{neighbour_prefix}:*")) != []
     finally:
-        forget_prefix(redis_url, other)
         client.close()
