@@ -1,13 +1,12 @@
 """Parley: an authenticated multi-room chat platform."""
 
 import os
-import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
+
+from app import database  # noqa: F401  (connection hooks for every engine)
 
 __version__ = "0.1.0"
 
@@ -46,6 +45,9 @@ def load_config(app: Flask, overrides: Mapping[str, Any]) -> None:
         options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
         options.setdefault("pool_size", app.config["DATABASE_POOL_SIZE"])
         options.setdefault("max_overflow", app.config["DATABASE_MAX_OVERFLOW"])
+        # The pool's ROLLBACK on every checkin is a round trip that finds nothing to undo:
+        # SQLAlchemy's Connection.close() already rolls back a transaction left open.
+        options.setdefault("pool_reset_on_return", None)
     # Absolute, because send_from_directory would resolve a relative folder against the package.
     app.config["UPLOAD_FOLDER"] = os.path.abspath(
         app.config.get("UPLOAD_FOLDER") or os.path.join(app.instance_path, "uploads")
@@ -101,17 +103,3 @@ def register_cli(app: Flask) -> None:
 
     app.cli.add_command(create_admin)
     app.cli.add_command(seed_demo)
-
-
-@event.listens_for(Engine, "connect")
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # SQLite leaves foreign keys off unless asked; WAL lets readers run beside the writer.
-    if isinstance(dbapi_connection, sqlite3.Connection):
-        from app.models.base import sqlite_casefold
-
-        dbapi_connection.create_function("casefold", 1, sqlite_casefold, deterministic=True)
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=5000")
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.close()

@@ -80,6 +80,13 @@ def test_mysql_pool_size_comes_from_the_environment(monkeypatch):
         assert db.engine.pool._max_overflow == 3
 
 
+def test_mysql_connections_go_back_to_the_pool_without_a_rollback_round_trip():
+    app = create_app(
+        {"PARLEY_ENV": "testing", "SQLALCHEMY_DATABASE_URI": "mysql+pymysql://nobody@127.0.0.1:1/none"}
+    )
+    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"]["pool_reset_on_return"] is None
+
+
 def test_sqlite_keeps_its_own_pool_settings():
     app = create_app({"PARLEY_ENV": "testing", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
     assert "pool_size" not in app.config["SQLALCHEMY_ENGINE_OPTIONS"]
