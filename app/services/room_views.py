@@ -1,6 +1,7 @@
 """Reading rooms: who may see one, and the counts its object carries, without N+1 queries."""
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
@@ -19,7 +20,42 @@ def find_membership(room_id: int, user_id: int) -> RoomMembership | None:
 
 def can_see(user: User, room: Room, membership: RoomMembership | None) -> bool:
     """Public rooms are visible to everyone signed in; others to their members and admins."""
-    return room.kind == "public" or membership is not None or user.is_admin
+    return _can_see(user, room.kind, membership is not None)
+
+
+def _can_see(user: User, kind: str, is_member: bool) -> bool:
+    return kind == "public" or is_member or user.is_admin
+
+
+class RoomAccess(NamedTuple):
+    """What sending and typing need to know about a room: whether it is open."""
+
+    room_id: int
+    is_active: bool
+
+
+_rooms, _memberships = Room.__table__, RoomMembership.__table__
+# Core, built once, three columns: this runs on every message and typing event, where loading
+# the room, its creator and the membership as objects cost more than the rest of the send.
+_ACCESS = (
+    sa.select(_rooms.c.kind, _rooms.c.is_active, _memberships.c.user_id.is_not(None))
+    .select_from(_rooms)
+    .outerjoin(
+        _memberships,
+        sa.and_(_memberships.c.room_id == _rooms.c.id, _memberships.c.user_id == sa.bindparam("user_id")),
+    )
+    .where(_rooms.c.id == sa.bindparam("room_id"))
+)
+
+
+def member_access(user: User, room_id: int) -> RoomAccess:
+    """member_room's answer (404 hidden, 403 not a member) without loading any object."""
+    row = db.session.execute(_ACCESS, {"user_id": user.id, "room_id": room_id}).first()
+    if row is None or not _can_see(user, row[0], bool(row[2])):
+        raise NotFound("No such room.", code="room_not_found")
+    if not row[2]:
+        raise Forbidden("Join the room first.", code="not_a_member")
+    return RoomAccess(room_id, bool(row[1]))
 
 
 def visible_room(user: User, room_id: int) -> tuple[Room, RoomMembership | None]:
@@ -43,7 +79,7 @@ def member_room(user: User, room_id: int) -> tuple[Room, RoomMembership]:
     return room, membership
 
 
-def require_active(room: Room) -> None:
+def require_active(room: Room | RoomAccess) -> None:
     """409 room_closed unless the room is open."""
     if not room.is_active:
         raise Conflict("This room is closed.", code="room_closed")

@@ -18,7 +18,7 @@ from flask import Flask, current_app
 from app.models import User
 from app.schemas.users import serialize_user
 from app.services import events, presence
-from app.services.room_views import member_room, require_active
+from app.services.room_views import member_access, require_active
 
 EXPIRES_SECONDS = 5.0
 THROTTLE_SECONDS = 2.0
@@ -88,14 +88,13 @@ def _announce(room_id: int, user: dict, is_typing: bool) -> None:
 
 def set_typing(user: User, room_id: int, is_typing: bool) -> None:
     """A member starts or stops typing in an open room; the others hear it (throttled)."""
-    room, _ = member_room(user, room_id)
-    require_active(room)
+    require_active(member_access(user, room_id))
     if is_typing:
         serialized = serialize_user(user, online=True)
-        if _tracker().start(room.id, serialized, time.monotonic()):
-            _announce(room.id, serialized, True)
-    elif (serialized := _tracker().stop(room.id, user.id)) is not None:
-        _announce(room.id, serialized, False)
+        if _tracker().start(room_id, serialized, time.monotonic()):
+            _announce(room_id, serialized, True)
+    elif (serialized := _tracker().stop(room_id, user.id)) is not None:
+        _announce(room_id, serialized, False)
 
 
 def clear_typing(user_id: int, room_id: int) -> None:
