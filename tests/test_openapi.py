@@ -75,7 +75,8 @@ def bearer_headers(user: User) -> dict:
 def test_every_route_is_described(app, document):
     missing = []
     for rule in app.url_map.iter_rules():
-        if rule.endpoint == "static":
+        # Socket.IO's middleware answers its path; the rule is there for Flask-SocketIO's contexts.
+        if rule.endpoint in ("static", "socketio"):
             continue
         path = openapi_path(rule.rule)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):

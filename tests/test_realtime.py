@@ -2,16 +2,23 @@
 what a socket is subscribed to, every client event and its ack, the events REST changes send
 to open sockets, presence, and the sockets closed when a session, token or account ends."""
 
+import gc
 import logging
 import threading
+import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RoutingException
 
 from app.extensions import db, socketio
 from app.models import ApiToken, Message, Room, RoomMembership, User, utcnow
+from app.realtime import namespace as chat_namespace
 from app.services import api_tokens, messaging, presence, rooms
 from app.services import typing as typing_service
 from tests.conftest import EVENT_ROOM_KEYS, Session, assert_ack_error, open_chat_socket, sign_in
@@ -949,6 +956,69 @@ def test_socket_whose_session_ended_elsewhere_is_refused_and_closed(chat, member
     end(member, how)
     assert_ack_error(client.call("join_room", {"room_id": room.id}), "session_ended")
     client.wait_closed()
+
+
+@pytest.mark.parametrize(("how", "end"), [("cookie", _bump_session_version), ("token", _revoke_quietly)])
+def test_a_session_ended_without_a_push_is_noticed_after_the_recheck_interval(
+    chat, member, room, how, end, monkeypatch
+):
+    monkeypatch.setattr(chat_namespace, "IDENTITY_RECHECK_SECONDS", 0.2)
+    client = connect_as(chat, member, how)
+    assert client.call("join_room", {"room_id": room.id})["ok"]
+    end(member, how)
+    time.sleep(0.25)
+    assert_ack_error(client.call("send_message", {"room_id": room.id, "content": "late"}), "session_ended")
+    client.wait_closed()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Message)) == 0
+
+
+@contextmanager
+def statements_run() -> Iterator[list[str]]:
+    """The SQL statements run inside the block."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+
+
+def test_events_within_the_recheck_interval_reuse_the_last_check(chat, member, room):
+    # A token socket: a cookie socket's user lookup may be answered from the test's own session.
+    client = connect_as(chat, member, "token")
+    assert client.call("join_room", {"room_id": room.id})["ok"]
+    with statements_run() as statements:
+        ack = client.call("send_message", {"room_id": room.id, "content": "quick"})
+    assert ack["ok"]
+    assert ack["message"]["author"] == {"id": member.id, "name": member.name, "avatar_url": None}
+    assert not [sql for sql in statements if "FROM users" in sql or "api_tokens" in sql], statements
+
+
+def test_socket_events_leave_no_routing_error_in_a_reference_cycle(chat, member, room):
+    client = connect_as(chat, member, "token")
+    assert client.call("join_room", {"room_id": room.id})["ok"]
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for n in range(3):
+            assert client.call("send_message", {"room_id": room.id, "content": f"n{n}"})["ok"]
+        gc.collect()
+        # werkzeug's own: NotFound, or RequestRedirect for a path without its trailing slash
+        routing_errors = [
+            found
+            for found in gc.garbage
+            # type(), not isinstance(): the garbage holds dead weak proxies too
+            if issubclass(type(found), HTTPException | RoutingException)
+            and type(found).__module__.startswith("werkzeug")
+        ]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert routing_errors == []
 
 
 # -- database connections -----------------------------------------------------------------

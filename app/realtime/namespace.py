@@ -9,6 +9,8 @@ python-socketio, so a failing handler never drops the connection or shows a trac
 
 import functools
 import logging
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +19,7 @@ import sqlalchemy as sa
 from flask import Flask, request
 from flask_socketio import ConnectionRefusedError, Namespace, join_room, leave_room
 from pydantic import BaseModel
+from sqlalchemy.orm import make_transient_to_detached
 
 from app.errors import (
     DATABASE_UNAVAILABLE,
@@ -45,6 +48,10 @@ CATCH_UP_LIMIT = 100  # messages after since_id in one join_room answer
 LATEST_LIMIT = 50  # messages in a join_room answer without since_id
 _DISCONNECT_DELAY = 0.05
 _LIFECYCLE = ("connect", "disconnect")  # lets the last ack leave before the socket is closed
+# How old a socket's last check of its session or token may be when an event arrives. Whatever
+# ends a session (sign-out, password change, deactivation, token revocation) disconnects its
+# sockets at once (services/events); the re-check bounds how long a lost push leaves one open.
+IDENTITY_RECHECK_SECONDS = 2.0
 
 
 @dataclass
@@ -53,6 +60,16 @@ class Connection:
 
     identity: SocketIdentity
     limits: ConnectionLimits
+    user: User | None = None  # a detached copy, as of the last check
+    checked_at: float = -math.inf
+
+
+def _detached_copy(user: User) -> User:
+    """A copy of the user's columns that belongs to no session, to merge into later ones."""
+    columns = sa.inspect(User).column_attrs
+    copy = User(**{attribute.key: getattr(user, attribute.key) for attribute in columns})
+    make_transient_to_detached(copy)
+    return copy
 
 
 Handler = Callable[..., dict]
@@ -186,11 +203,18 @@ class ChatNamespace(Namespace):
             return _error_ack(ApiError())
 
     def _still_signed_in(self, sid: str, connection: Connection) -> User:
+        """The socket's user, from a query at most every IDENTITY_RECHECK_SECONDS; a busy socket
+        sends many events a second, and this check was the costliest part of each."""
+        now = time.monotonic()
+        if connection.user is not None and now - connection.checked_at < IDENTITY_RECHECK_SECONDS:
+            return db.session.merge(connection.user, load=False)
         try:
-            return socket_user(connection.identity)
+            user = socket_user(connection.identity)
         except ApiError:
             self._disconnect_soon(sid)
             raise
+        connection.user, connection.checked_at = _detached_copy(user), now
+        return user
 
     def _admit(self, sid: str, event: str) -> Connection:
         """The socket's connection, if it is signed in and within its limits; a flood ends it."""
