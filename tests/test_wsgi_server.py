@@ -203,3 +203,15 @@ def test_configured_admin_exists_after_start(admin_server, admin_credentials):
     )
     assert response.status_code == 200, response.text
     assert response.json()["user"]["role"] == "admin"
+
+
+def test_the_entry_point_freezes_what_start_up_allocated(tmp_path):
+    """wsgi.py hides the start-up objects from the cyclic collector (see the comment there)."""
+    env = server_env(tmp_path)
+    migrate(env)
+    script = "import gc, wsgi; print(gc.get_freeze_count())"
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.strip().splitlines()[-1]) > 10_000
