@@ -81,6 +81,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--drain", type=float, default=15, help="a step's drain ends this long after the last send at most")
     add("--settle", type=float, default=180, help="seconds a step waits at most for the server to idle")
     add("--processes", type=int, default=2, help="load generator processes")
+    add("--uwsgi-workers", type=int, default=1, help="uWSGI worker processes of Parley and the ceiling")
     add("--trace", action="store_true", help="count SQL, DB connections, Redis commands inside Parley")
     add("--engine-options", type=json.loads, help="what-if: JSON merged into the engine options")
     add("--profile", action="store_true", help=f"py-spy the {GOAL_TARGET} worker in an extra step")
@@ -164,7 +165,7 @@ def make_server(target: str, args: argparse.Namespace, log_dir: Path) -> servers
         command = (
             servers.threading_command(hooks=args.trace or bool(args.engine_options))
             if target == "threading"
-            else servers.uwsgi_command("bench.uwsgi_entry:app", port)
+            else servers.uwsgi_command("bench.uwsgi_entry:app", port, args.uwsgi_workers)
         )
         if args.trace:
             env["BENCH_TRACE"] = str(log_dir / f"trace-{target}.json")
@@ -174,9 +175,8 @@ def make_server(target: str, args: argparse.Namespace, log_dir: Path) -> servers
     env["SOCKETIO_ASYNC_MODE"] = "gevent_uwsgi"
     if target == "ceiling-redis":
         env.update(CEILING_REDIS_URL=args.redis_url, CEILING_REDIS_CHANNEL=prefix)
-    return servers.Server(
-        target, servers.uwsgi_command("bench.ceiling_server:app", port), env, port, log_path
-    )
+    command = servers.uwsgi_command("bench.ceiling_server:app", port, args.uwsgi_workers)
+    return servers.Server(target, command, env, port, log_path)
 
 
 # ---------------------------------------------------------------- steps

@@ -32,6 +32,7 @@ NAMESPACE = "/chat"
 CONNECT_CONCURRENCY = 10
 CONNECT_TIMEOUT = 15.0
 ACK_TIMEOUT_NS = 30 * 10**9
+SLOW_MS = 100.0  # deliveries slower than this are kept with their send time, to see when they happen
 GOLDEN = 0.6180339887498949  # spreads the clients' send phases evenly over one interval
 
 
@@ -46,6 +47,7 @@ class Step:
     latencies: list[float] = field(default_factory=list)  # ms, deliveries to others
     echo_latencies: list[float] = field(default_factory=list)  # ms, the sender's own copy
     lags: list[float] = field(default_factory=list)  # ms each send started after its schedule
+    slow: list[tuple[int, float]] = field(default_factory=list)  # (send stamp ns, ms) over SLOW_MS
     duplicates: int = 0
     stale: int = 0  # new_message events of an earlier step, or not from the benchmark
     seen: set[tuple[int, str]] = field(default_factory=set)
@@ -143,6 +145,8 @@ class Generator:
         else:
             step.receipts[client_id] += 1
             step.latencies.append(latency)
+            if latency > SLOW_MS:
+                step.slow.append((stamp, latency))
 
     def _on_ack(self, step: Step, client_id: str, answer: Any = None) -> None:
         record = step.sent[client_id]
@@ -215,6 +219,7 @@ class Generator:
             "latencies": step.latencies,
             "echo_latencies": step.echo_latencies,
             "lags": step.lags,
+            "slow": step.slow,
             "duplicates": step.duplicates,
             "stale": step.stale,
             "disconnects": self.disconnects - disconnects,

@@ -28,10 +28,19 @@ def _rounded(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(value, digits)
 
 
+def _slow_by_second(slow: list, send_times: list[int]) -> dict[int, int]:
+    """Deliveries over 100 ms by the second of the step their message was sent in: a stall
+    shows as a few crowded seconds, an overloaded server as every second."""
+    if not slow or not send_times:
+        return {}
+    start = min(send_times)
+    return dict(sorted(Counter(int((stamp - start) // 10**9) for stamp, _ in slow).items()))
+
+
 def merge(answers: list[dict]) -> dict:
     """The generators' records as one."""
     merged: dict[str, Any] = {"sent": {}, "receipts": Counter(), "echoes": Counter()}
-    for key in ("latencies", "echo_latencies", "lags"):
+    for key in ("latencies", "echo_latencies", "lags", "slow"):
         merged[key] = [v for a in answers for v in a[key]]
     for key in ("duplicates", "stale", "disconnects"):
         merged[key] = sum(a[key] for a in answers)
@@ -90,6 +99,7 @@ def summarize(
         "ack_p50_ms": _rounded(percentile(acks, 50)),
         "ack_p99_ms": _rounded(percentile(acks, 99)),
         "send_lag_p99_ms": _rounded(percentile(result["lags"], 99)),
+        "slow_by_second": _slow_by_second(result["slow"], [record[0] for record in sent.values()]),
         "stale": result["stale"],
         "disconnects": result["disconnects"],
         "drain_s": round(result["drain_seconds"], 1),
@@ -168,6 +178,7 @@ def brief(step: dict) -> str:
         f"p50 {step['p50_ms']} p99 {step['p99_ms']} ms, lost {step['lost']}, failed {step['failed_sends']}, "
         f"db {step.get('in_db', '-')}/{step['sent']}, cpu {step['cpu_percent']}"
         + (" PASS" if step["passed"] else " FAIL")
+        + (f"; over 100 ms by second sent: {step['slow_by_second']}" if step.get("slow_by_second") else "")
     )
 
 

@@ -32,8 +32,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def uwsgi_command(module: str, port: int) -> list[str]:
-    """uWSGI as Parley runs in production: one worker, the gevent loop, native WebSockets.
+def uwsgi_command(module: str, port: int, workers: int = 1) -> list[str]:
+    """uWSGI as Parley runs in production: the gevent loop, native WebSockets.
+
+    With several workers, they share the listening socket and the kernel spreads the
+    connections over them; the Redis message queue carries each event to every worker.
 
     --http-socket makes the worker speak HTTP itself; uWSGI's --http router would put a proxy
     process in between, whose delayed ACKs add about 40 ms to small frames. --lazy-apps loads
@@ -42,7 +45,7 @@ def uwsgi_command(module: str, port: int) -> list[str]:
     return [
         str(VENV_BIN / "uwsgi"),
         "--master",
-        "--workers=1",
+        f"--workers={workers}",
         "--gevent=1000",
         f"--http-socket=127.0.0.1:{port}",
         "--http-websockets",
