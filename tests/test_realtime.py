@@ -7,8 +7,6 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -21,7 +19,14 @@ from app.models import ApiToken, Message, Room, RoomMembership, User, utcnow
 from app.realtime import namespace as chat_namespace
 from app.services import api_tokens, messaging, presence, rooms
 from app.services import typing as typing_service
-from tests.conftest import EVENT_ROOM_KEYS, Session, assert_ack_error, open_chat_socket, sign_in
+from tests.conftest import (
+    EVENT_ROOM_KEYS,
+    Session,
+    assert_ack_error,
+    open_chat_socket,
+    recording_statements,
+    sign_in,
+)
 from tests.factories import PASSWORD, make_message, make_room, make_user
 
 
@@ -972,26 +977,11 @@ def test_a_session_ended_without_a_push_is_noticed_after_the_recheck_interval(
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Message)) == 0
 
 
-@contextmanager
-def statements_run() -> Iterator[list[str]]:
-    """The SQL statements run inside the block."""
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", record)
-
-
 def test_events_within_the_recheck_interval_reuse_the_last_check(chat, member, room):
     # A token socket: a cookie socket's user lookup may be answered from the test's own session.
     client = connect_as(chat, member, "token")
     assert client.call("join_room", {"room_id": room.id})["ok"]
-    with statements_run() as statements:
+    with recording_statements() as statements:
         ack = client.call("send_message", {"room_id": room.id, "content": "quick"})
     assert ack["ok"]
     assert ack["message"]["author"] == {"id": member.id, "name": member.name, "avatar_url": None}

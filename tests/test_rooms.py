@@ -14,7 +14,14 @@ from app import create_app
 from app.extensions import db
 from app.models import Message, Room, RoomMembership
 from app.services import events, messaging, rooms
-from tests.conftest import EVENT_ROOM_KEYS, _empty_tables, app_config, assert_error, at_once
+from tests.conftest import (
+    EVENT_ROOM_KEYS,
+    _empty_tables,
+    app_config,
+    assert_error,
+    at_once,
+    recording_statements,
+)
 from tests.factories import make_message, make_room, make_user
 
 
@@ -253,16 +260,10 @@ def statements_during(request: Callable) -> Statements:
     """Run the request with everything in the session expired, counting the SQL it makes."""
     request()  # warm up: whatever is cached once per app does not count
     db.session.expire_all()
-    seen = Statements()
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        seen.response = request()
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", record)
+    with recording_statements() as statements:
+        response = request()
+    seen = Statements(statements)
+    seen.response = response
     assert seen.response.status_code == 200
     return seen
 
