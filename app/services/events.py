@@ -90,6 +90,11 @@ def queue(name: str, data: dict, *, to: Iterable[str] = ()) -> None:
     _queue(Event(name, data, tuple(to)))
 
 
+def emit_now(name: str, data: dict, *, to: Iterable[str] = ()) -> None:
+    """Emit the event now, for a state that is already committed."""
+    publish(Event(name, data, tuple(to)))
+
+
 def queue_subscription(user_id: int, room_id: int, *, enter: bool = True) -> None:
     """After commit, put the user's open sockets into (or out of) the room's live events."""
     _queue(Subscription(user_id, room_id, enter))

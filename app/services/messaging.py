@@ -20,12 +20,21 @@ def _by_client_id(user_id: int, client_id: str) -> Message | None:
 
 
 def _repeat_of(message: Message, room_id: int) -> Message:
+    """The first message of a repeated client_id, announced again unless it was deleted.
+
+    A client repeats a send when it got no ack: maybe only the ack was lost, maybe the process
+    died between the commit and the event. Announcing again costs a duplicate event, which
+    clients drop by message id, and makes sure the room hears of the message.
+    """
     if message.room_id != room_id:
         raise Conflict(
             "That client_id was used for a message in another room.",
             code="client_id_reused",
             fields={"client_id": "already used in another room"},
         )
+    if not message.is_deleted:
+        target = events.room_target(room_id)
+        events.emit_now("new_message", {"message": serialize_message(message)}, to=(target,))
     return message
 
 
