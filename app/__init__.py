@@ -29,6 +29,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_socket_handlers(app)
     register_error_handlers(app)
     register_cli(app)
+    register_proxy_fix(app)
     return app
 
 
@@ -103,3 +104,16 @@ def register_cli(app: Flask) -> None:
 
     app.cli.add_command(create_admin)
     app.cli.add_command(seed_demo)
+
+
+def register_proxy_fix(app: Flask) -> None:
+    """Believe X-Forwarded-For/-Proto from TRUSTED_PROXIES reverse proxies (nginx: 1), no more.
+
+    Outermost, after Socket.IO's middleware, so a socket's handshake sees the client's address
+    too. With 0 (the default) the headers are ignored: anyone could write them.
+    """
+    hops = app.config["TRUSTED_PROXIES"]
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]

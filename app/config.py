@@ -49,6 +49,8 @@ class Config:
         # Links in mail (password reset) are built from this, never from the request's Host header.
         self.PUBLIC_URL = (_env("PUBLIC_URL") or f"http://{self.HOST}:{self.PORT}").rstrip("/")
         self.CORS_ORIGINS = _env_list("CORS_ORIGINS")
+        # Reverse proxies in front whose X-Forwarded-For/-Proto are believed (nginx alone: 1).
+        self.TRUSTED_PROXIES = _env_int("TRUSTED_PROXIES", 0)
         self.UPLOAD_FOLDER = _env("UPLOAD_FOLDER")
 
         self.MAIL_SERVER = _env("MAIL_SERVER")

@@ -55,6 +55,16 @@ def test_public_url_defaults_to_host_and_port(monkeypatch):
     assert DevelopmentConfig().PUBLIC_URL == "http://0.0.0.0:8080"
 
 
+@pytest.mark.parametrize(("value", "hops"), [(None, 0), ("1", 1)])
+def test_trusted_proxies_default_to_none(monkeypatch, value, hops):
+    if value is None:
+        monkeypatch.delenv("TRUSTED_PROXIES", raising=False)
+    else:
+        monkeypatch.setenv("TRUSTED_PROXIES", value)
+    config = DevelopmentConfig()
+    assert hops == config.TRUSTED_PROXIES
+
+
 def test_database_and_uploads_default_to_the_instance_folder(monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("UPLOAD_FOLDER", raising=False)
