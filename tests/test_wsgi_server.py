@@ -1,9 +1,11 @@
-"""`python wsgi.py` as a user runs it: a real process on a free port, a migrated SQLite file,
-HTTP through requests and a WebSocket through python-socketio.
+"""Parley's servers as an operator runs them: `python wsgi.py` (development) and
+`uwsgi --ini uwsgi.ini` (production), real processes on free ports with a migrated SQLite file,
+HTTP through requests and WebSockets through python-socketio.
 """
 
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import threading
@@ -20,6 +22,7 @@ import socketio
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+UWSGI = Path(sys.executable).parent / "uwsgi"  # installed by requirements.txt beside python
 START_TIMEOUT = 20.0
 # Variables of the calling shell that would change what the server does; "" counts as unset.
 NEUTRALISED = ("REDIS_URL", "MAIL_SERVER", "ADMIN_EMAIL", "ADMIN_PASSWORD", "CORS_ORIGINS", "PUBLIC_URL")
@@ -33,6 +36,11 @@ class Server:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]
+
+    def crash(self) -> None:
+        """SIGKILL the server and every process it started, as a crash or an OOM kill would."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
 
 
 def server_env(folder: Path, **extra: str) -> dict[str, str]:
@@ -71,13 +79,13 @@ def wait_until_healthy(server: Server) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            pytest.fail(f"python wsgi.py exited with {server.process.returncode}:\n{server.output()}")
+            pytest.fail(f"the server exited with {server.process.returncode}:\n{server.output()}")
         try:
             requests.get(f"{server.url}/health", timeout=1)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # uWSGI's master may accept first
             time.sleep(0.1)
-    pytest.fail(f"python wsgi.py did not answer within {START_TIMEOUT:.0f} s:\n{server.output()}")
+    pytest.fail(f"the server did not answer within {START_TIMEOUT:.0f} s:\n{server.output()}")
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -89,12 +97,23 @@ def stop(process: subprocess.Popen) -> None:
         process.wait(timeout=10)
 
 
+def server_command(env: dict[str, str], uwsgi: bool) -> list[str]:
+    """`python wsgi.py`, or uWSGI with the production uwsgi.ini on the same port."""
+    if not uwsgi:
+        return [sys.executable, "wsgi.py"]
+    env["PARLEY_HTTP_SOCKET"] = f"127.0.0.1:{env['PORT']}"
+    return [str(UWSGI), "--ini", str(ROOT / "uwsgi.ini")]
+
+
 @contextmanager
-def start_server(folder: Path, database_url: str | None = None, **env_overrides: str) -> Iterator[Server]:
-    """Migrate, start `python wsgi.py`, yield once healthy, always terminate it.
+def start_server(
+    folder: Path, database_url: str | None = None, *, uwsgi: bool = False, **env_overrides: str
+) -> Iterator[Server]:
+    """Migrate, start `python wsgi.py` (or uWSGI), yield once healthy, always terminate it.
 
     With database_url the server uses that database as it is (e.g. the test run's, whose
     tables the _schema fixture made) instead of a fresh, migrated SQLite file in folder.
+    The server leads a process group of its own, so that Server.crash reaches uWSGI's worker.
     """
     env = server_env(folder)
     if database_url is None:
@@ -102,10 +121,11 @@ def start_server(folder: Path, database_url: str | None = None, **env_overrides:
     else:
         env["DATABASE_URL"] = database_url
     env.update(env_overrides)
+    command = server_command(env, uwsgi)
     log = folder / "server.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "wsgi.py"], cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT
+            command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
         )
     server = Server(f"http://127.0.0.1:{env['PORT']}", process, log)
     try:
@@ -115,9 +135,11 @@ def start_server(folder: Path, database_url: str | None = None, **env_overrides:
         stop(process)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with start_server(tmp_path_factory.mktemp("wsgi")) as running:
+@pytest.fixture(scope="module", params=["wsgi.py", "uwsgi"])
+def server(request, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """Each test of this module runs against both servers."""
+    folder = tmp_path_factory.mktemp(request.param)
+    with start_server(folder, uwsgi=request.param == "uwsgi") as running:
         yield running
 
 
@@ -150,6 +172,9 @@ def test_default_namespace_refuses_connections(server):
 def register(server: Server, name: str) -> tuple[requests.Session, str]:
     """Sign up a new user over HTTP; the session holds its cookie. Returns (session, email)."""
     http = requests.Session()
+    # uWSGI's http-socket closes the connection after each response without saying so (nginx
+    # opens one per request); a reused keep-alive connection would race that close.
+    http.headers["Connection"] = "close"
     email = f"wsgi-{secrets.token_hex(4)}@example.com"
     registered = http.post(
         f"{server.url}/auth/register",
