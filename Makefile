@@ -41,11 +41,16 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime
 
-# The suite starts its own throwaway redis-server when TEST_REDIS_URL is unset.
+# The suite starts its own throwaway redis-server when TEST_REDIS_URL is unset, and runs
+# deploy/nginx.conf in front of uWSGI (tests/test_deploy.py).
 services:
-	@command -v redis-server >/dev/null || { \
-		echo "installing redis-server (the tests run a private one)"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v nginx >/dev/null || test -x /usr/sbin/nginx || missing="$$missing nginx-light"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing (the tests run private ones)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

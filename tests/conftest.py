@@ -103,7 +103,8 @@ def _schema(database_url: str) -> None:
         db.engine.dispose()
 
 
-def _empty_tables() -> None:
+def empty_tables() -> None:
+    """Delete every row of every table (the schema stays)."""
     db.session.remove()
     with db.engine.begin() as connection:
         for table in reversed(db.metadata.sorted_tables):
@@ -136,7 +137,7 @@ def make_app(database_url: str, _schema: None, tmp_path) -> Iterator:
     for app in apps:
         with app.app_context():
             if app.config["SQLALCHEMY_DATABASE_URI"] == database_url:
-                _empty_tables()
+                empty_tables()
             db.engine.dispose()
 
 

@@ -16,10 +16,10 @@ from app.models import Message, Room, RoomMembership
 from app.services import events, messaging, rooms
 from tests.conftest import (
     EVENT_ROOM_KEYS,
-    _empty_tables,
     app_config,
     assert_error,
     at_once,
+    empty_tables,
     recording_statements,
 )
 from tests.factories import make_message, make_room, make_user
@@ -40,7 +40,7 @@ def app_on_module_app(module_app) -> Iterator[Flask]:
     """conftest's app (an app context pushed, tables emptied afterwards) on the module's app."""
     with module_app.app_context():
         yield module_app
-        _empty_tables()
+        empty_tables()
 
 
 def snapshot(room_id: int) -> tuple:

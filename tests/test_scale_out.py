@@ -61,8 +61,10 @@ def knock(server: Server) -> None:
 
 
 @contextmanager
-def start_pair(folder: Path, database_url: str, redis_url: str, **extra: str) -> Iterator[Pair]:
-    """Start both processes and wait until each listens on the shared Socket.IO channel."""
+def start_pair(
+    folder: Path, database_url: str, redis_url: str, *, uwsgi: bool = False, **extra: str
+) -> Iterator[Pair]:
+    """Start both processes (uWSGI if asked) and wait until each listens on the shared channel."""
     shared = wire_env(REDIS_URL=redis_url, SECRET_KEY=secrets.token_hex(32), **extra)
     with ExitStack() as stack:
         # Last out: the presence keys a stopped (or killed) pair leaves in a shared Redis.
@@ -70,7 +72,8 @@ def start_pair(folder: Path, database_url: str, redis_url: str, **extra: str) ->
         servers = []
         for name in ("first", "second"):
             (folder / name).mkdir()
-            servers.append(stack.enter_context(start_server(folder / name, database_url, **shared)))
+            server = start_server(folder / name, database_url, uwsgi=uwsgi, **shared)
+            servers.append(stack.enter_context(server))
         pair = Pair(*servers)
         for server in pair.both:
             knock(server)
