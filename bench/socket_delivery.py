@@ -12,6 +12,13 @@ reach the room's other members; the sender's own copy (its echo) is recorded apa
 Parley under `python wsgi.py` (threading), Parley under uWSGI + gevent, and a bare
 python-socketio broadcast server under the same uWSGI + gevent (bench/ceiling_server.py), the
 ceiling. Parley's messages are then looked up in the database by client_id.
+
+The production path (issue 6): `nginx-1` and `nginx-2` are deploy/nginx.conf in front of one or
+two uWSGI instances started from uwsgi.ini, with Redis. Clients connect from loopback addresses
+that ip_hash spreads over the instances, the members of each room alternating between them:
+
+    .venv/bin/python -m bench.socket_delivery --targets nginx-1,nginx-2 --rates 2,3 --search-rates 4,5,6
+    .venv/bin/python -m bench.plot_scale_out bench/results/socket_delivery-<time>.json
 """
 
 import argparse
@@ -51,8 +58,9 @@ from bench.socket_report import (
 
 DEFAULT_URL = "mysql+pymysql://root@127.0.0.1:3306/parley_bench_ws?charset=utf8mb4"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
-TARGETS = ("threading", "uwsgi", "ceiling", "ceiling-redis")
-PARLEY_TARGETS = ("threading", "uwsgi")
+TARGETS = ("threading", "uwsgi", "ceiling", "ceiling-redis", "nginx-1", "nginx-2")
+CLUSTERS = {"nginx-1": 1, "nginx-2": 2}  # uWSGI instances behind nginx, as deployed
+PARLEY_TARGETS = ("threading", "uwsgi", *CLUSTERS)
 USER_EMAIL = "ws-bench-{}@example.com"
 START_DELAY_NS = 1_500_000_000  # the load processes get the step this long before it starts
 IDLE_WINDOW = 5.0  # seconds over which the server's CPU with every client idle is measured
@@ -145,8 +153,33 @@ def stored_client_ids(app: Flask, tag: str) -> set[str]:
 # ---------------------------------------------------------------- servers
 
 
-def make_server(target: str, args: argparse.Namespace, log_dir: Path) -> servers.Server:
+def make_cluster(target: str, args: argparse.Namespace, log_dir: Path) -> servers.Cluster:
+    """nginx (deploy/nginx.conf) in front of CLUSTERS[target] uWSGI instances, not started."""
+    from tests.test_deploy import nginx_command, write_nginx_conf  # the e2e test's rendering
+
+    shared = {"SECRET_KEY": secrets.token_hex(32), "REDIS_PREFIX": f"wsbench-{secrets.token_hex(4)}"}
+    instances = []
+    for i in range(CLUSTERS[target]):
+        server = make_server("uwsgi", args, log_dir)
+        server.name, server.log_path = f"{target}.{i}", log_dir / f"{target}.{i}.log"
+        server.command = servers.uwsgi_ini_command()
+        server.env.update(shared, PARLEY_HTTP_SOCKET=f"127.0.0.1:{server.port}", TRUSTED_PROXIES="1")
+        instances.append(server)
+    folder = log_dir / f"{target}-nginx"
+    (folder / "uploads" / "avatars").mkdir(parents=True, exist_ok=True)
+    port = servers.free_port()
+    ports = [s.port for s in instances] * (2 // len(instances))  # the site names two upstream servers
+    conf = write_nginx_conf(folder, port, ports, folder / "uploads")
+    nginx = servers.Server(
+        f"{target}.nginx", nginx_command(conf), dict(os.environ), port, folder / "run.log", "/health"
+    )
+    return servers.Cluster(target, instances, nginx)
+
+
+def make_server(target: str, args: argparse.Namespace, log_dir: Path) -> servers.Server | servers.Cluster:
     """The server of a target on a free port, not started."""
+    if target in CLUSTERS:
+        return make_cluster(target, args, log_dir)
     port = servers.free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ADMIN_", "MAIL_"))}
     env.update({"HOST": "127.0.0.1", "PORT": str(port), "PYTHONUNBUFFERED": "1"})
@@ -371,6 +404,9 @@ def start_target(
         stack.callback(loader.stop)
     groups = {"server": server.pids(), "mariadb": servers.pids_named("mariadbd", "mysqld")}
     groups["redis"] = servers.pids_named("redis-server")
+    if isinstance(server, servers.Cluster):
+        groups["nginx"] = server.nginx.pids()
+        specs = [spec | {"source": server.source_for(spec["index"])} for spec in specs]
     groups |= {f"gen{i}": [loader.process.pid] for i, loader in enumerate(loaders)}
     ctx = {"args": args, "app": app, "specs": specs, "server": server, "loaders": loaders}
     ctx |= {"parts": [[s["index"] for s in specs[i :: args.processes]] for i in range(args.processes)]}

@@ -5,7 +5,8 @@ stdin and stdout, one JSON object a line; logs go to stderr. Every client is a p
 AsyncClient on the websocket transport, authenticated with an API token, in the /chat namespace.
 
 Commands, each answered with one line:
-- {"cmd": "connect", "url", "clients": [{"index", "token", "room_id"}]}: connect and join_room;
+- {"cmd": "connect", "url", "clients": [{"index", "token", "room_id", "source"?}]}: connect and
+  join_room (from the loopback address `source` when given, so nginx's ip_hash spreads them);
 - {"cmd": "run", "tag", "rate", "duration", "start_ns", "expected", "quiet", "drain"}: send open-loop
   at `rate` messages/s per client from the wall-clock time `start_ns`, record every new_message
   that arrives, then drain: until `expected` deliveries to others have arrived, or nothing has
@@ -26,6 +27,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import socketio
 
 NAMESPACE = "/chat"
@@ -64,11 +66,18 @@ class Generator:
         self.step: Step | None = None
         self.disconnects = 0
         self.other_events: Counter = Counter()
+        self.sessions: list[aiohttp.ClientSession] = []  # given to clients: ours to close
 
     # ------------------------------------------------------------ connecting
 
-    def _client(self, index: int) -> socketio.AsyncClient:
-        sio = socketio.AsyncClient(reconnection=False)
+    def _client(self, index: int, source: str | None = None) -> socketio.AsyncClient:
+        """A client; with source, its connections leave from that address (nginx's ip_hash)."""
+        options: dict[str, Any] = {}
+        if source:
+            session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(source, 0)))
+            self.sessions.append(session)
+            options["http_session"] = session
+        sio = socketio.AsyncClient(reconnection=False, **options)
         sio.on("new_message", functools.partial(self._on_message, index), namespace=NAMESPACE)
         sio.on("disconnect", functools.partial(self._on_disconnect, index), namespace=NAMESPACE)
         sio.on("*", self._on_other, namespace=NAMESPACE)
@@ -81,7 +90,7 @@ class Generator:
 
         async def one(spec: dict) -> str | None:
             async with gate:
-                sio = self._client(spec["index"])
+                sio = self._client(spec["index"], spec.get("source"))
                 try:
                     await sio.connect(
                         url,
@@ -111,8 +120,10 @@ class Generator:
     async def disconnect(self) -> dict:
         """Disconnect every client."""
         await asyncio.gather(*(sio.disconnect() for sio in self.clients.values()), return_exceptions=True)
+        await asyncio.gather(*(session.close() for session in self.sessions), return_exceptions=True)
         count = len(self.clients)
         self.clients.clear()
+        self.sessions.clear()
         return {"disconnected": count}
 
     def _on_disconnect(self, _index: int, *_reason: Any) -> None:

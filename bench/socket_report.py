@@ -12,6 +12,7 @@ from typing import Any
 from bench.seed_db import format_rows
 
 GOAL_TARGET, GOAL_RATE, GOAL_P99_MS, GOAL_SHARE = "uwsgi", 5.0, 100.0, 0.5
+SCALE_TARGETS, SCALE_GOAL = ("nginx-1", "nginx-2"), 1.6  # two instances deliver >= 1.6x one
 GENERATOR_BUSY = 90.0  # % of a core: above this a load process may be what limits the step
 LAG_LIMIT_MS = 20.0  # p99 of how late sends left their schedule: above this, the generator lags
 
@@ -199,6 +200,7 @@ COLUMNS = (
     "srv%",
     "db%",
     "redis%",
+    "nginx%",
     "gen%",
     "other%",
     "ok",
@@ -228,6 +230,7 @@ def table_rows(results: list[dict]) -> list[dict]:
                     "srv%": cpu["server"],
                     "db%": cpu["mariadb"],
                     "redis%": cpu["redis"],
+                    "nginx%": cpu.get("nginx", "-"),
                     "gen%": f"{gen:g}" + ("!" if step["generator_bound"] else ""),
                     "other%": cpu["other"],
                     "ok": "yes" if step["passed"] else "NO",
@@ -251,7 +254,32 @@ def goal(results: list[dict], args: argparse.Namespace) -> dict:
         verdict["share_of_ceiling"] = round(share, 2)
         verdict["ceiling_capped"] = ceiling["sustainable_capped"]
     verdict["met"] = bool(verdict.get("step_passed")) and verdict.get("share_of_ceiling", 0) >= GOAL_SHARE
+    if scaled := scale_out(by_target):
+        verdict["scale_out"] = scaled
+        verdict["met"] = scaled["met"] and (verdict["met"] or parley is None)
     return verdict
+
+
+def scale_out(by_target: dict[str, dict]) -> dict | None:
+    """Issue 6's target: two instances behind nginx deliver at least SCALE_GOAL times what one
+    delivers, each at its highest rate with p99 under the same bound and nothing lost."""
+    one, two = (by_target.get(name) for name in SCALE_TARGETS)
+    if not (one and two):
+        return None
+
+    def delivered(result: dict) -> float:
+        passing = [s for s in result["steps"] if s["passed"] and s["rate"] <= result["sustainable_rate"]]
+        return max((s["delivered_per_s"] for s in passing), default=0.0)
+
+    ratio = delivered(two) / delivered(one) if delivered(one) else 0.0
+    return {
+        "p99_bound_ms": GOAL_P99_MS,
+        "one_delivered_per_s": delivered(one),
+        "two_delivered_per_s": delivered(two),
+        "ratio": round(ratio, 2),
+        "two_capped": two["sustainable_capped"],
+        "met": ratio >= SCALE_GOAL,
+    }
 
 
 def print_report(results: list[dict], verdict: dict, args: argparse.Namespace) -> None:
@@ -276,6 +304,16 @@ def print_report(results: list[dict], verdict: dict, args: argparse.Namespace) -
         )
         if result.get("server_exit") is not None:
             print(f"{'':<14} !! the server exited with {result['server_exit']} during the last step")
+    if scaled := verdict.get("scale_out"):
+        capped = " (two passed every rate tried: the ratio is a floor)" if scaled["two_capped"] else ""
+        print(
+            f"\nscale-out: delivered/s at p99 < {scaled['p99_bound_ms']:g} ms, nothing lost: "
+            f"one instance {scaled['one_delivered_per_s']:g}, two {scaled['two_delivered_per_s']:g}, "
+            f"ratio {scaled['ratio']:g} "
+            f"(>= {SCALE_GOAL:g} asked) -> {'met' if scaled['met'] else 'NOT met'}{capped}"
+        )
+    if GOAL_TARGET not in {result["target"] for result in results}:
+        return
     share = verdict.get("share_of_ceiling")
     print(
         f"\ngoal: {GOAL_TARGET} at {GOAL_RATE:g} msgs/s a client, p99 < {GOAL_P99_MS:g} ms, nothing lost, "

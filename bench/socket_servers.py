@@ -5,6 +5,7 @@ and only what the benchmark started is ever signalled. Memory and CPU come from 
 VmRSS of the server's process tree, utime + stime of a set of processes.
 """
 
+import http.client
 import json
 import os
 import signal
@@ -59,6 +60,11 @@ def uwsgi_command(module: str, port: int, workers: int = 1) -> list[str]:
         f"--chdir={PROJECT_ROOT}",
         f"--module={module}",
     ]
+
+
+def uwsgi_ini_command() -> list[str]:
+    """uWSGI exactly as deployed: uwsgi.ini, listening where PARLEY_HTTP_SOCKET says."""
+    return [str(VENV_BIN / "uwsgi"), "--ini", str(PROJECT_ROOT / "uwsgi.ini")]
 
 
 def threading_command(hooks: bool = False) -> list[str]:
@@ -298,3 +304,76 @@ def broadcast(loaders: list[LoadProcess], commands: list[dict]) -> list[dict]:
     for loader, command in zip(loaders, commands, strict=True):
         loader.send(command)
     return [loader.receive() for loader in loaders]
+
+
+@dataclass
+class Cluster:
+    """The production path: nginx running deploy/nginx.conf in front of uWSGI instances.
+
+    Quacks like Server where the benchmark needs it: url is nginx's, pids() and worker_pid()
+    are the instances' (nginx's CPU is counted apart), process is an instance that exited, if any.
+    """
+
+    name: str
+    instances: list[Server]
+    nginx: Server
+    sources: list[str] = field(default_factory=list)  # client addresses, spread over the instances
+
+    @property
+    def url(self) -> str:
+        return self.nginx.url
+
+    @property
+    def port(self) -> int:
+        return self.nginx.port
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.instances[0].env
+
+    @property
+    def process(self) -> subprocess.Popen | None:
+        exited = [s.process for s in self.instances if s.process and s.process.poll() is not None]
+        return exited[0] if exited else self.instances[0].process
+
+    def start(self) -> None:
+        """Start every instance, then nginx; find client addresses that reach each instance."""
+        for instance in self.instances:
+            instance.start()
+        self.nginx.start()
+        self.sources = self._spread_sources()
+
+    def pids(self) -> list[int]:
+        return [pid for instance in self.instances for pid in instance.pids()]
+
+    def worker_pid(self) -> int:
+        return self.instances[0].worker_pid()
+
+    def stop(self) -> None:
+        self.nginx.stop()
+        for instance in self.instances:
+            instance.stop()
+
+    def source_for(self, index: int) -> str:
+        """Client index's address: consecutive clients (one room) alternate between instances."""
+        return self.sources[index % len(self.sources)]
+
+    def _spread_sources(self, each: int = 5) -> list[str]:
+        """Loopback addresses, each in its own /24 (ip_hash keys on three octets), `each` per
+        instance, interleaved; which instance one reaches is read from the instances' logs."""
+        found: list[list[str]] = [[] for _ in self.instances]
+        for k in range(1, 250):
+            source, token = f"127.0.{k}.1", f"probe-{k}-{os.getpid()}"
+            connection = http.client.HTTPConnection(
+                "127.0.0.1", self.nginx.port, timeout=5, source_address=(source, 0)
+            )
+            connection.request("GET", f"/health?{token}")
+            connection.getresponse().read()
+            connection.close()
+            time.sleep(0.05)  # uWSGI writes the request line after the response
+            for i, instance in enumerate(self.instances):
+                if f'?{token}"' in instance.log_path.read_text(errors="replace") and len(found[i]) < each:
+                    found[i].append(source)
+            if all(len(sources) == each for sources in found):
+                return [source for group in zip(*found, strict=True) for source in group]
+        raise RuntimeError(f"{self.name}: no {each} addresses reach every instance: {found}")
