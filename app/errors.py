@@ -101,6 +101,13 @@ def database_unavailable(error: Exception) -> ServiceUnavailable:
     return ServiceUnavailable(message, code="database_unavailable")
 
 
+def message_queue_unavailable(error: Exception) -> ServiceUnavailable:
+    """The 503 for live features that need Redis while it cannot be reached."""
+    log.warning("message queue unavailable: %s", error)
+    message = "Live updates are unavailable right now; try again shortly."
+    return ServiceUnavailable(message, code="message_queue_unavailable")
+
+
 # Flask/Werkzeug's own errors, mapped onto ours so they render the same way.
 _HTTP_ERRORS: dict[int, type[ApiError]] = {
     cls.status: cls

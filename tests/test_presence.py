@@ -1,6 +1,7 @@
 """Presence stores: MemoryPresence (one process) and RedisPresence (every process, through the
 real Redis of the redis_url fixture, each test under its own key prefix): connections counted
-per user, sockets found by kind, and dead processes swept once their heartbeat expires."""
+per user, sockets found by kind, dead processes swept once their heartbeat expires, and sockets
+that close while Redis is unreachable removed once it answers again."""
 
 import time
 import uuid
@@ -9,7 +10,16 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 
-from app.services.presence import MemoryPresence, RedisPresence, forget_prefix, session_kind, token_kind
+from app.services.presence import (
+    MemoryPresence,
+    RedisPresence,
+    forget_prefix,
+    is_online,
+    online_among,
+    session_kind,
+    token_kind,
+)
+from tests.conftest import free_port
 
 PresenceFactory = Callable[..., MemoryPresence | RedisPresence]
 
@@ -248,3 +258,68 @@ def test_forget_prefix_deletes_only_that_installations_keys(
         assert list(client.scan_iter(f"{neighbour_prefix}:*")) != []
     finally:
         client.close()
+
+
+# -- while Redis is unreachable (tests/test_recovery.py drills it on real processes) ----------
+
+
+def _unreachable(*_args: object, **_kwargs: object) -> None:
+    raise redis.ConnectionError("Redis is unreachable")
+
+
+def test_socket_closed_while_redis_is_unreachable_goes_at_the_next_heartbeat(process, monkeypatch):
+    closing, other = process(), process()
+    closing.add("sid-1", 7, session_kind("a"))
+    with monkeypatch.context() as outage:
+        outage.setattr(closing, "_remove", _unreachable)
+        with pytest.raises(redis.ConnectionError):
+            closing.remove("sid-1")
+
+    assert closing.heartbeat() == [7]
+    assert other.online_ids() == set()
+
+
+def test_socket_whose_registration_failed_midway_goes_at_the_next_heartbeat(process, monkeypatch):
+    # The script ran, then the connection broke before its reply: the socket is refused, so
+    # it must not stay counted.
+    presence = process()
+    register = presence._add
+
+    def register_then_break(*args: object, **kwargs: object) -> None:
+        register(*args, **kwargs)
+        _unreachable()
+
+    with monkeypatch.context() as outage:
+        outage.setattr(presence, "_add", register_then_break)
+        with pytest.raises(redis.ConnectionError):
+            presence.add("sid-1", 7, session_kind("a"))
+
+    assert presence.heartbeat() == [7]
+    assert presence.online_ids() == set()
+
+
+def test_socket_whose_registration_failed_is_not_registered_again(process, monkeypatch):
+    presence = process(ttl=1)
+    with monkeypatch.context() as outage:
+        outage.setattr(presence, "_add", _unreachable)
+        with pytest.raises(redis.ConnectionError):
+            presence.add("sid-1", 7, session_kind("a"))
+    wait_until_expired(presence)
+
+    presence.heartbeat()  # re-registers what this process holds: not the refused socket
+
+    assert presence.take_returned() == []
+    assert presence.online_ids() == set()
+
+
+def test_online_reads_answer_nobody_while_redis_is_unreachable(make_app, free_port_url):
+    app = make_app(REDIS_URL=free_port_url)
+    with app.app_context():
+        assert online_among([7, 8]) == set()
+        assert is_online(7) is False
+
+
+@pytest.fixture
+def free_port_url() -> str:
+    """A Redis URL where nothing listens."""
+    return f"redis://127.0.0.1:{free_port()}/0"

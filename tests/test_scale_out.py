@@ -36,7 +36,7 @@ from tests.test_realtime_wire import (
 from tests.test_wsgi_server import Server, start_server
 
 # A process that stops renewing its presence for PRESENCE_TTL s is swept by the others, which
-# renew and look every PRESENCE_TTL/3 s: 3 s makes a crash show within a few seconds.
+# renew and look every second: 3 s makes a crash show within a few seconds.
 CRASH_TTL = 3
 CRASH_WAIT = 15.0
 

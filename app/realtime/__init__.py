@@ -1,8 +1,9 @@
 """The Socket.IO side of Parley: the /chat namespace and what it needs per app."""
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
+import redis
 import socketio as python_socketio
 from flask import Flask
 
@@ -39,8 +40,57 @@ class _LocalManager(_Confirming, python_socketio.Manager):
     pass
 
 
+# After losing Redis the queue listener tries again after 0.5 s, doubling up to 2 s.
+# python-socketio's own back-off doubles up to 60 s: after an outage of a minute, a process
+# would stay deaf to the other processes' events for up to a minute more.
+QUEUE_RETRY_FIRST = 0.5
+QUEUE_RETRY_MAX = 2.0
+
+
 class _RedisManager(_Confirming, python_socketio.RedisManager):
-    pass
+    """The Redis message queue, resubscribing within QUEUE_RETRY_MAX s once Redis is back and
+    telling /health whether it listens right now."""
+
+    # None until the first Socket.IO connection starts the listener (python-socketio starts
+    # it then); True while subscribed; False from a lost connection until resubscribed.
+    listening: bool | None = None
+
+    def _redis_listen_with_retries(self) -> Iterator[dict]:
+        delay = QUEUE_RETRY_FIRST
+        while True:
+            pubsub = None
+            try:
+                self._redis_connect()
+                pubsub = self.pubsub  # a failing publish may replace self.pubsub meanwhile
+                pubsub.subscribe(self.channel)
+                if self.listening is False:
+                    log.warning("message queue: listening again")
+                self.listening, delay = True, QUEUE_RETRY_FIRST
+                yield from pubsub.listen()
+            # Anything: a listener that ends leaves this process deaf to the others for good.
+            except Exception as error:
+                if self.listening is not False:
+                    log.warning(
+                        "message queue: lost Redis (%s); retrying every %.1f s at most",
+                        error,
+                        QUEUE_RETRY_MAX,
+                    )
+            self.listening = False
+            if pubsub is not None:
+                _close_quietly(pubsub)
+            self.server.sleep(delay)
+            delay = min(delay * 2, QUEUE_RETRY_MAX)
+
+
+def _close_quietly(pubsub: redis.client.PubSub) -> None:
+    """Drop a broken subscription's connection (closing a dead socket may raise again)."""
+    try:
+        pubsub.close()
+    except Exception:
+        log.debug("closing a broken subscription failed", exc_info=True)
+
+
+_QUEUE = "parley_message_queue"
 
 
 def _client_manager(app: Flask, after_connect: Callable[[str, str], None]) -> python_socketio.Manager:
@@ -48,7 +98,13 @@ def _client_manager(app: Flask, after_connect: Callable[[str, str], None]) -> py
     url, channel = app.config["REDIS_URL"], f"{app.config['REDIS_PREFIX']}-socketio"
     manager = _RedisManager(url, channel=channel) if url else _LocalManager()
     manager.after_connect = after_connect
+    app.extensions[_QUEUE] = manager
     return manager
+
+
+def queue_listening(app: Flask) -> bool:
+    """False while this process has lost its subscription to the message queue."""
+    return getattr(app.extensions.get(_QUEUE), "listening", None) is not False
 
 
 def init_realtime(app: Flask) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 import sqlalchemy as sa
 from flask import Flask, request
 from flask_socketio import ConnectionRefusedError, Namespace, join_room, leave_room
@@ -29,6 +30,7 @@ from app.errors import (
     RateLimited,
     Unauthorized,
     database_unavailable,
+    message_queue_unavailable,
 )
 from app.extensions import db, socketio
 from app.models import RoomMembership, User
@@ -92,6 +94,16 @@ def _error_ack(error: ApiError) -> dict:
     return {"ok": False, **error.to_dict()}
 
 
+def _as_api_error(error: Exception) -> ApiError:
+    """What a client hears about an error: a dependency that is down is a 503, not a bug."""
+    if isinstance(error, redis.RedisError):
+        return message_queue_unavailable(error)
+    if isinstance(error, DATABASE_UNAVAILABLE):
+        return database_unavailable(error)
+    assert isinstance(error, ApiError)
+    return error
+
+
 class ChatNamespace(Namespace):
     """Live chat for signed-in users: presence, typing, room subscriptions and sending."""
 
@@ -102,6 +114,7 @@ class ChatNamespace(Namespace):
         # Events for a socket that wait until Socket.IO has told the client it is connected.
         self._greetings: dict[str, list[events.Event]] = {}
         self._ticking = False
+        self._failing: set[str] = set()  # chores that found Redis unreachable last time
 
     # -- connection lifecycle -------------------------------------------------------------
 
@@ -116,10 +129,11 @@ class ChatNamespace(Namespace):
             if presence.store().add(sid, user.id, identity.kind):
                 greeting.append(events.Event("user_online", {"user": serialize_user(user, online=True)}))
             self._greetings[sid] = greeting
-        except ApiError as error:
+        except (ApiError, redis.RedisError, *DATABASE_UNAVAILABLE) as error:
             db.session.rollback()
             self._forget(request.sid)
-            raise ConnectionRefusedError(error.message, error.to_dict()["error"]) from None
+            refusal = _as_api_error(error)
+            raise ConnectionRefusedError(refusal.message, refusal.to_dict()["error"]) from None
         except Exception:
             log.exception("socket connect failed")
             db.session.rollback()
@@ -158,6 +172,8 @@ class ChatNamespace(Namespace):
             if went_offline:
                 typing.stop_all_typing(user_id)
                 events.publish(events.Event("user_offline", {"user_id": user_id}))
+        except redis.RedisError as error:  # presence removes the socket at its next heartbeat
+            log.warning("socket %s closed while Redis is unreachable: %s", request.sid, error)
         except Exception:
             log.exception("socket disconnect bookkeeping failed")
 
@@ -191,12 +207,9 @@ class ChatNamespace(Namespace):
             if not isinstance(payload, dict):
                 raise BadRequest("The payload must be a JSON object.", code="invalid_body")
             return {"ok": True, **handler(self, user, parse_model(schema, payload))}
-        except ApiError as error:
+        except (ApiError, redis.RedisError, *DATABASE_UNAVAILABLE) as error:
             db.session.rollback()
-            return _error_ack(error)
-        except DATABASE_UNAVAILABLE as error:
-            db.session.rollback()
-            return _error_ack(database_unavailable(error))
+            return _error_ack(_as_api_error(error))
         except Exception:
             log.exception("socket event %s failed", event)
             db.session.rollback()
@@ -297,18 +310,27 @@ class ChatNamespace(Namespace):
             events.publish(events.Event("user_online", {"user": serialize_user(user, online=True)}))
 
     def _tick(self) -> None:
-        """Once a second: expire typing; every PRESENCE_TTL/3: renew presence, sweep dead processes."""
-        beat_every = max(1, self.app.config["PRESENCE_TTL"] // 3)
-        ticks = 0
+        """Once a second: expire typing, renew presence and sweep dead processes.
+
+        Renewing each second (a few Redis commands) is also what repairs presence within a
+        second of Redis coming back, emptied by a restart or not; see services/presence.
+        """
         while self.server is socketio.server:  # a newer app (tests) took over the extension
             socketio.sleep(1)
-            ticks += 1
             with self.app.app_context():
-                try:
-                    typing.expire_typing()
-                    if ticks % beat_every == 0:
-                        self._beat()
-                except Exception:
-                    log.exception("realtime housekeeping failed")
-                finally:
-                    db.session.remove()
+                for chore in (typing.expire_typing, self._beat):
+                    self._do_chore(chore)
+
+    def _do_chore(self, chore: Callable[[], None]) -> None:
+        name = chore.__name__
+        try:
+            chore()
+            self._failing.discard(name)
+        except redis.RedisError as error:
+            if name not in self._failing:  # once per outage, not every second
+                log.warning("%s cannot reach Redis: %s", name, error)
+            self._failing.add(name)
+        except Exception:
+            log.exception("realtime housekeeping failed")
+        finally:
+            db.session.remove()

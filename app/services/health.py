@@ -6,6 +6,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import db
+from app.realtime import queue_listening
 
 
 def database_status() -> str:
@@ -21,7 +22,11 @@ def database_status() -> str:
 
 
 def message_queue_status() -> str:
-    """ "ok", "down", or "disabled" when REDIS_URL is unset."""
+    """ "ok", "down", or "disabled" when REDIS_URL is unset.
+
+    "down" also while Redis answers again but this process has not yet resubscribed to the
+    queue: until then it would miss the other processes' events.
+    """
     url = current_app.config.get("REDIS_URL")
     if not url:
         return "disabled"
@@ -31,9 +36,9 @@ def message_queue_status() -> str:
             client.ping()
         finally:
             client.close()
-        return "ok"
     except redis.RedisError:
         return "down"
+    return "ok" if queue_listening(current_app) else "down"
 
 
 def health_report() -> tuple[dict, bool]:

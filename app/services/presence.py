@@ -9,6 +9,11 @@ Without REDIS_URL the count lives in this process (one server process is all the
 REDIS_URL it lives in Redis, shared by every process: each process renews a heartbeat key, and
 any process that finds another one's heartbeat expired removes that dead process's
 connections, so the counts recover when a process dies without cleaning up.
+
+Redis may go away and come back. A socket that closes meanwhile is removed at the first
+heartbeat that reaches Redis again; a Redis that comes back empty gets this process's sockets
+back at that heartbeat too. Meanwhile reads answer "nobody online" rather than failing a
+request, and new sockets are refused (see the namespace).
 """
 
 import logging
@@ -55,7 +60,8 @@ class PresenceStore(Protocol):
         """The user's sockets whose kind starts with kind_prefix (all by default)."""
 
     def heartbeat(self) -> list[int]:
-        """Renew this process's liveness; returns users gone offline with dead processes."""
+        """Renew this process's liveness; returns users gone offline with dead processes (or
+        with sockets that closed while the store was unreachable)."""
 
     def take_returned(self) -> list[int]:
         """Users back online since the last call because this process re-registered its sockets."""
@@ -168,6 +174,7 @@ class RedisPresence:
         self.ttl = ttl
         self._local: dict[str, tuple[int, str]] = {}  # re-registered if this process was swept
         self._returned: list[int] = []
+        self._unremoved: set[str] = set()  # closed while Redis was unreachable; see heartbeat
         self._add = self.redis.register_script(_ADD)
         self._remove = self.redis.register_script(_REMOVE)
         self._sweep = self.redis.register_script(_SWEEP)
@@ -185,11 +192,21 @@ class RedisPresence:
     def add(self, sid: str, user_id: int, kind: str) -> bool:
         self._renew()
         self._local[sid] = (user_id, kind)
-        return bool(self._add(args=[self.base, self.proc, sid, user_id, kind]))
+        try:
+            return bool(self._add(args=[self.base, self.proc, sid, user_id, kind]))
+        except redis.RedisError:
+            # The socket is refused, but the script may have run before the connection broke.
+            del self._local[sid]
+            self._unremoved.add(sid)
+            raise
 
     def remove(self, sid: str) -> tuple[int | None, bool]:
         self._local.pop(sid, None)
-        result = self._remove(args=[self.base, self.proc, sid])
+        try:
+            result = self._remove(args=[self.base, self.proc, sid])
+        except redis.RedisError:
+            self._unremoved.add(sid)  # or the user would stay online once Redis is back
+            raise
         if not result:
             return None, False
         return int(result[0]), bool(int(result[1]))
@@ -211,6 +228,11 @@ class RedisPresence:
     def heartbeat(self) -> list[int]:
         self._renew()
         gone: list[int] = []
+        for sid in list(self._unremoved):
+            result = self._remove(args=[self.base, self.proc, sid])
+            self._unremoved.discard(sid)
+            if result and int(result[1]):
+                gone.append(int(result[0]))
         for proc in self.redis.smembers(f"{self.base}procs"):
             if proc != self.proc:
                 gone.extend(int(user_id) for user_id in self._sweep(args=[self.base, proc]))
@@ -253,10 +275,18 @@ def store() -> PresenceStore:
 
 
 def is_online(user_id: int) -> bool:
-    """Whether the user has a connected socket."""
-    return bool(store().online_among([user_id]))
+    """Whether the user has a connected socket (no one has while Redis is unreachable)."""
+    return bool(online_among([user_id]))
 
 
 def online_among(user_ids: Iterable[int]) -> set[int]:
-    """Those of user_ids who are online."""
-    return store().online_among(user_ids)
+    """Those of user_ids who are online; nobody while Redis is unreachable.
+
+    Presence is best-effort, like live events: a page that shows it still loads without it,
+    and /health names the message queue as down.
+    """
+    try:
+        return store().online_among(user_ids)
+    except redis.RedisError as error:
+        log.warning("presence unavailable, showing everyone offline: %s", error)
+        return set()
