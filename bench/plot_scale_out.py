@@ -1,11 +1,12 @@
-"""Plot a socket_delivery run of nginx-1 and nginx-2: delivered messages/s and p99 latency
-against the offered rate, one line per target (issue 6's scale-out figure).
+"""Plot a socket_delivery run of nginx-1 and nginx-2: p99 latency and CPU against the offered
+rate, one line per target (issue 6's scale-out figure).
 
     .venv/bin/python -m bench.plot_scale_out bench/results/socket_delivery-<time>.json [--out FILE]
 """
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import matplotlib
@@ -29,25 +30,56 @@ def load_steps(path: Path) -> dict[str, list[dict]]:
     }
 
 
+def best_delivered(rows: list[dict]) -> float:
+    """Delivered/s of the highest passing step before the first failure."""
+    best = 0.0
+    for step in rows:
+        if not step["passed"]:
+            break
+        best = step["delivered_per_s"]
+    return best
+
+
 def plot(steps: dict[str, list[dict]], title: str, out: Path) -> None:
-    """Two panels sharing the offered rate: delivered/s, and p99 with the pass bound."""
-    figure, (delivered, latency) = plt.subplots(1, 2, figsize=(11, 4.5))
+    """Two panels over the offered rate: p99 with the pass bound, and where the CPU went."""
+    figure, (latency, cpu) = plt.subplots(1, 2, figsize=(11, 4.5))
     for target, rows in steps.items():
         offered = [s["offered_per_s"] for s in rows]
-        label = LABELS.get(target, target)
-        delivered.plot(offered, [s["delivered_per_s"] for s in rows], marker="o", label=label)
+        label = f"{LABELS.get(target, target)}: {best_delivered(rows):,.0f} delivered/s"
         line = latency.plot(offered, [s["p99_ms"] for s in rows], marker="o", label=label)[0]
         failed = [(o, s["p99_ms"]) for o, s in zip(offered, rows, strict=True) if not s["passed"]]
         if failed:
             latency.scatter(*zip(*failed, strict=True), marker="x", s=80, color=line.get_color(), zorder=3)
-    delivered.set(xlabel="messages sent per second", ylabel="messages delivered per second")
-    delivered.set_title("Deliveries (each message to 9 room members)")
+        color = line.get_color()
+        name = LABELS.get(target, target)
+        cpu.plot(
+            offered,
+            [s["cpu_percent"]["machine"] for s in rows],
+            marker="o",
+            color=color,
+            label=f"{name}: machine",
+        )
+        cpu.plot(
+            offered,
+            [s["cpu_percent"]["server"] for s in rows],
+            marker=".",
+            linestyle="--",
+            color=color,
+            label=f"{name}: uWSGI",
+        )
     latency.axhline(GOAL_P99_MS, color="grey", linestyle="--", label=f"bound: {GOAL_P99_MS:g} ms")
-    latency.set(xlabel="messages sent per second", ylabel="p99 delivery latency (ms)", yscale="log")
+    latency.set(
+        xlabel="messages sent per second (each to 9 members)",
+        ylabel="p99 delivery latency (ms)",
+        yscale="log",
+    )
     latency.set_title("p99 latency (x: step failed)")
-    for axes in (delivered, latency):
+    cpu.axhline(100 * (os.cpu_count() or 1), color="grey", linestyle=":", label="every core")
+    cpu.set(xlabel="messages sent per second", ylabel="CPU, % of one core")
+    cpu.set_title("CPU: the whole machine, and Parley's uWSGI")
+    for axes in (latency, cpu):
         axes.grid(True, alpha=0.3)
-        axes.legend()
+        axes.legend(fontsize="small")
     figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(out, dpi=110)

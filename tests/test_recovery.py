@@ -14,14 +14,13 @@ drill cuts the proxy (and every connection through it) instead of stopping the s
 It needs a database server, so the SQLite pass skips it and .ci/run's MariaDB pass runs it.
 """
 
-import secrets
 import shutil
 import socket
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -45,7 +44,7 @@ from tests.test_realtime_wire import (
     wait_until,
     wire_env,
 )
-from tests.test_scale_out import Pair, knock
+from tests.test_scale_out import Pair, start_pair
 from tests.test_wsgi_server import Server, start_server
 
 DOWN = {"status": "down", "database": "ok", "message_queue": "down"}
@@ -142,30 +141,12 @@ def private_redis(tmp_path_factory) -> Iterator[PrivateRedis]:
     server.kill()
 
 
-@contextmanager
-def start_pair_on_redis(folder: Path, database_url: str, redis_url: str, *, uwsgi: bool) -> Iterator[Pair]:
-    """Two processes on one database and one Redis, each listening on the queue."""
-    shared = wire_env(REDIS_URL=redis_url, SECRET_KEY=secrets.token_hex(32), PRESENCE_TTL=str(PRESENCE_TTL))
-    with ExitStack() as stack:
-        servers = []
-        for name in ("first", "second"):
-            (folder / name).mkdir()
-            servers.append(
-                stack.enter_context(start_server(folder / name, database_url, uwsgi=uwsgi, **shared))
-            )
-        pair = Pair(*servers)
-        for server in pair.both:
-            knock(server)  # python-socketio starts listening on the queue at the first handshake
-        channel = f"{shared['REDIS_PREFIX']}-socketio"
-        with redis.Redis.from_url(redis_url) as queue:
-            wait_until(lambda: queue.pubsub_numsub(channel)[0][1] == 2, f"both on {channel}", pair.both)
-        yield pair
-
-
 @pytest.fixture(scope="module")
 def _pair(tmp_path_factory, database_url: str, _schema: None, private_redis: PrivateRedis) -> Iterator[Pair]:
     folder = tmp_path_factory.mktemp("uwsgi-pair")
-    with start_pair_on_redis(folder, database_url, private_redis.url, uwsgi=True) as running:
+    with start_pair(
+        folder, database_url, private_redis.url, uwsgi=True, PRESENCE_TTL=str(PRESENCE_TTL)
+    ) as running:
         yield running
 
 
@@ -174,7 +155,7 @@ def _dev_pair(
     tmp_path_factory, database_url: str, _schema: None, private_redis: PrivateRedis
 ) -> Iterator[Pair]:
     folder = tmp_path_factory.mktemp("dev-pair")
-    with start_pair_on_redis(folder, database_url, private_redis.url, uwsgi=False) as running:
+    with start_pair(folder, database_url, private_redis.url, PRESENCE_TTL=str(PRESENCE_TTL)) as running:
         yield running
 
 
