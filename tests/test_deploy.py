@@ -19,9 +19,10 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -387,13 +388,32 @@ MESSAGES_EACH = 12
 KILL_AFTER = 4  # acked messages per sender before the first instance is killed
 
 
+CATCH_UP_MARGIN = timedelta(seconds=5)
+
+
+def resume_point(held: Iterable[dict]) -> int:
+    """The since_id to catch up from: the newest id among messages created CATCH_UP_MARGIN
+    before the newest one held, 0 if none.
+
+    Not simply the newest id held: ids are taken at insert, and events from different processes
+    (and acks, which skip the queue) arrive out of id order, so a message whose event died with
+    an instance can be older than one already held. Its id was taken before the newer message's,
+    so a margin of seconds on created_at covers it; the overlap comes again and is kept once by id.
+    """
+    messages = list(held)
+    if not messages:
+        return 0
+    created = {m["id"]: datetime.fromisoformat(m["created_at"]) for m in messages}
+    cutoff = max(created.values()) - CATCH_UP_MARGIN
+    return max((i for i, at in created.items() if at <= cutoff), default=0)
+
+
 class Chatter:
     """A reconnecting client that sends MESSAGES_EACH messages and keeps every one it sees.
 
     It behaves as the web UI must: each send carries a client_id and is retried with the same
     one until acked; after a reconnect, and before sending anything, it joins the room with
-    since_id = the newest id it held when the connection dropped (not the newest it holds
-    now: live events may arrive before the catch-up, newer than what it missed).
+    since_id = resume_point(), fixed when the connection dropped.
     """
 
     def __init__(self, stack: Stack, account: Account, source: str, room_id: int) -> None:
@@ -427,7 +447,7 @@ class Chatter:
         with self._lock:
             self.disconnects += 1
             if self.resume_from is None:
-                self.resume_from = max(self.seen, default=0)
+                self.resume_from = resume_point(self.seen.values())
 
     def catch_up(self) -> None:
         """join_room with since_id: what was sent while this client was away."""
@@ -546,3 +566,14 @@ def test_the_systemd_unit_runs_uwsgi_ini_on_its_instance_port():
     assert service["ExecStart"] == "/srv/parley/.venv/bin/uwsgi --ini /srv/parley/uwsgi.ini"
     assert service["Environment"] == "PARLEY_HTTP_SOCKET=127.0.0.1:%i"
     assert "if-env = PARLEY_HTTP_SOCKET" in (ROOT / "uwsgi.ini").read_text()
+
+
+def test_catch_up_resumes_from_the_newest_id_created_5_s_before_the_newest_held():
+    held = [
+        {"id": 7, "created_at": "2026-11-21T10:00:00Z"},
+        {"id": 12, "created_at": "2026-11-21T10:00:04Z"},
+        {"id": 11, "created_at": "2026-11-21T10:00:09Z"},  # ids arrive out of order
+    ]
+    assert resume_point(held) == 12
+    assert resume_point(held[2:]) == 0  # nothing old enough: from the start
+    assert resume_point([]) == 0
