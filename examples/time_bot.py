@@ -10,8 +10,11 @@ The token is a personal API token of the bot's account (the secret is shown once
 The bot may use any public room, or a private room its account belongs to.
 
 No command is lost or answered twice, even across server restarts:
-- the bot remembers the highest message id it has seen (since_id); after every reconnection it joins
-  the room again with since_id and the server sends what was posted while it was away;
+- after every reconnection the bot joins the room again with since_id and the server sends what was
+  posted while it was away. since_id is the newest id among the messages created 5 s before the
+  newest one it has seen, not the newest id itself: ids are taken at insert and events from different
+  server processes arrive out of id order, so a message lost with a crashed process can be older
+  than one already seen. What comes twice is answered with the same client_id (below);
 - an answer's client_id is derived from the command's id, so answering the same command again
   (a retry, or a command seen both live and in the backlog) returns the first answer, not a new one.
 """
@@ -23,7 +26,7 @@ import queue
 import signal
 import sys
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import socketio
@@ -32,6 +35,8 @@ NAMESPACE = "/chat"
 COMMAND = "!time"
 # After a rate_limited answer: few enough retries that the server never sees a flood (and disconnects).
 RATE_LIMITED_PAUSE = 5.0
+# How far behind the newest message seen the bot resumes (see the module docstring).
+CATCH_UP_MARGIN = timedelta(seconds=5)
 log = logging.getLogger("time_bot")
 
 
@@ -42,7 +47,8 @@ class TimeBot:
     def __init__(self, url: str, token: str, room_id: int) -> None:
         self.url, self.token, self.room_id = url, token, room_id
         self.user_id: int | None = None
-        self.since_id: int | None = None
+        self.since_id: int | None = None  # where the next join resumes
+        self.recent: dict[int, datetime] = {}  # id -> created_at, seen within CATCH_UP_MARGIN of the newest
         self.joined = False  # since_id only moves once this connection has joined (no gap is skipped)
         self.online = threading.Event()
         self.stopping = threading.Event()
@@ -99,9 +105,9 @@ class TimeBot:
     def join(self) -> None:
         """Join the room and answer what was posted since since_id (on the first join: nothing)."""
         first_time = self.since_id is None
-        has_more = True
+        cursor, has_more = self.since_id, True  # pages follow the ids; since_id moves by time
         while has_more:
-            payload = {"room_id": self.room_id} | ({} if first_time else {"since_id": self.since_id})
+            payload = {"room_id": self.room_id} | ({} if first_time else {"since_id": cursor})
             answer = self.request("join_room", payload)
             if answer is None:
                 return  # connection lost: the next `ready` joins again
@@ -111,9 +117,11 @@ class TimeBot:
                 return
             if first_time:  # the latest messages: history from before the bot, not commands to answer
                 self.since_id = max((message["id"] for message in answer["messages"]), default=0)
+                self.recent.clear()
                 break
             for message in answer["messages"]:
                 self.handle(message, advance=True)
+            cursor = max((message["id"] for message in answer["messages"]), default=cursor)
             has_more = answer["has_more"]
         self.joined = True
         log.info("joined room %s (since_id=%s)", self.room_id, self.since_id)
@@ -123,9 +131,18 @@ class TimeBot:
         if message["room_id"] != self.room_id:
             return
         if advance:
-            self.since_id = max(self.since_id or 0, message["id"])
+            self.advance(message)
         if message["content"].strip() == COMMAND and message["author"]["id"] != self.user_id:
             self.answer(message["id"])
+
+    def advance(self, message: dict[str, Any]) -> None:
+        """Move since_id up to the newest id created CATCH_UP_MARGIN before the newest message seen."""
+        self.recent[message["id"]] = datetime.fromisoformat(message["created_at"])
+        cutoff = max(self.recent.values()) - CATCH_UP_MARGIN
+        for message_id, created_at in list(self.recent.items()):
+            if created_at <= cutoff:
+                self.since_id = max(self.since_id or 0, message_id)
+                del self.recent[message_id]
 
     def answer(self, command_id: int) -> None:
         """Send the time; retry with the same client_id once back online, or a while after rate_limited."""
