@@ -1,8 +1,8 @@
-"""Benchmark: Socket.IO message delivery, latency and loss, at rising send rates, on three servers.
+"""Benchmark: Socket.IO message delivery, latency and loss, at rising send rates, on several servers.
 
 Run from the project root, against MariaDB and Redis (see bench/README.md):
 
-    .venv/bin/pip install -r bench/requirements.txt     # once: uWSGI, gevent, aiohttp, py-spy
+    .venv/bin/pip install -r bench/requirements.txt     # once: aiohttp, py-spy, matplotlib
     .venv/bin/python -m bench.socket_delivery [--database-url URL] [--redis-url URL]
 
 N clients (python-socketio AsyncClient, websocket transport, API token) sit in rooms of 10.
