@@ -5,6 +5,7 @@
 # deploy/docker-entrypoint.sh says what each command does.
 
 ARG PYTHON_IMAGE=python:3.11-slim
+ARG NODE_IMAGE=node:20-slim
 
 # Build stage: a wheel for every requirement. uWSGI has no binary wheel and is compiled here,
 # so the compiler and headers stay out of the final image.
@@ -17,6 +18,13 @@ COPY requirements.txt /tmp/requirements.txt
 # would fail at run time, so ssl=true makes a missing OpenSSL fail the build instead.
 RUN UWSGI_PROFILE_OVERRIDE="ssl=true" \
     pip wheel --no-cache-dir --wheel-dir /wheels -r /tmp/requirements.txt
+
+# Vendor stage: the front-end packages pinned in package.json, copied where the pages load them.
+FROM ${NODE_IMAGE} AS vendor
+WORKDIR /build
+COPY package.json package-lock.json ./
+COPY tools/vendor.mjs ./tools/
+RUN npm ci --no-audit --no-fund && node tools/vendor.mjs
 
 FROM ${PYTHON_IMAGE}
 # Inside a container uWSGI must listen on every interface; nginx reaches it as appN:8000.
@@ -35,10 +43,8 @@ RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
 COPY wsgi.py uwsgi.ini ./
 COPY app ./app
 COPY migrations ./migrations
-# Front-end vendor files (issue 5: package.json -> public/static/vendor) are copied with the rest
-# of public/ once they exist; build them in the checkout first (README "Docker"), because nginx
-# serves public/static from the checkout too. A node build stage would go above this line.
 COPY public ./public
+COPY --from=vendor /build/public/static/vendor ./public/static/vendor
 COPY --chmod=755 deploy/docker-entrypoint.sh ./deploy/
 COPY --chown=parley:parley deploy/reload ./deploy/
 # Compiled now: the unprivileged user could not write __pycache__ at run time. The uploads folder

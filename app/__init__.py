@@ -76,11 +76,11 @@ def register_security(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount every blueprint (ids in paths are bounded, see IdConverter)."""
-    from app.controllers import auth, feedback, messages, rooms, system, users
+    from app.controllers import admin, auth, feedback, messages, pages, rooms, system, users
     from app.controllers.parsing import IdConverter
 
     app.url_map.converters["int"] = IdConverter
-    for blueprint in (auth.bp, rooms.bp, messages.bp, users.bp, feedback.bp, system.bp):
+    for blueprint in (auth.bp, rooms.bp, messages.bp, users.bp, feedback.bp, admin.bp, system.bp, pages.bp):
         app.register_blueprint(blueprint)
 
 

@@ -8,7 +8,7 @@ Flask's own HTTP errors (404, 405, 413, malformed JSON, CSRF) into the same enve
 
 import logging
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, g, jsonify, render_template
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -128,8 +128,11 @@ _HTTP_ERRORS: dict[int, type[ApiError]] = {
 
 
 def render_api_error(error: ApiError) -> Response:
-    """Render an ApiError as the JSON envelope with its status and headers."""
-    response = jsonify(error.to_dict())
+    """Render an ApiError as the JSON envelope (or, for an HTML page, an error page)."""
+    if g.get("html_page"):
+        response = Response(render_template("error.html", error=error), mimetype="text/html")
+    else:
+        response = jsonify(error.to_dict())
     response.status_code = error.status
     response.headers.update(error.headers)
     return response

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis
@@ -22,11 +22,15 @@ import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient
+from playwright.sync_api import Browser, expect, sync_playwright
 
 from app import create_app
 from app.extensions import db
 from app.models import Room, User
 from app.services import events
+
+if TYPE_CHECKING:
+    from tests.browser_support import Browsing, LiveServer
 from tests.factories import PASSWORD, make_room, make_user
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
@@ -534,3 +538,37 @@ def recording_statements() -> Iterator[list[str]]:
         yield seen
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", record)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Browser]:
+    """Debian's chromium under Playwright, shared by the run's browser tests."""
+    from tests.browser_support import EXPECT_TIMEOUT_MS, launch_chromium
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(
+    tmp_path_factory: pytest.TempPathFactory, database_url: str, _schema: None
+) -> Iterator["LiveServer"]:
+    """`python wsgi.py` on the run's database, for the browser tests."""
+    from tests.browser_support import live_server_on  # imports test_wsgi_server, which imports us
+
+    with live_server_on(tmp_path_factory.mktemp("live"), database_url) as server:
+        yield server
+
+
+@pytest.fixture
+def browsing(app: Flask, chromium: Browser, live_server: "LiveServer") -> Iterator["Browsing"]:
+    """Open pages (`browsing.page(user)`); the test fails if a page throws or logs an error."""
+    from tests.browser_support import Browsing
+
+    session = Browsing(chromium, live_server)
+    yield session
+    session.close()
+    assert session.errors.errors == [], "\n".join(session.errors.errors)

@@ -7,6 +7,7 @@ from pydantic import BaseModel
 from app import __version__
 from app.errors import NotFound
 from app.openapi import endpoint, openapi_document
+from app.schemas.users import AVATAR_PATH
 from app.services.avatars import AVATAR_NAME, avatar_folder
 from app.services.health import health_report
 
@@ -39,7 +40,7 @@ def version() -> ResponseReturnValue:
     return {"version": __version__}
 
 
-@bp.get("/uploads/avatars/<filename>")
+@bp.get(f"{AVATAR_PATH}/<filename>")
 @endpoint(access="anyone", responses={200: None}, errors=[404], tags=TAGS)
 def avatar(filename: str) -> ResponseReturnValue:
     """An avatar file; only UUID7 WebP names inside the avatar folder are ever served."""

@@ -9,6 +9,7 @@ from app.models.base import MYSQL_TABLE_OPTIONS, Base, BigId, UTCDateTime, binar
 from app.models.user import User
 
 HISTORY_INDEX = "ix_messages_room_id_id"
+CREATED_AT_INDEX = "ix_messages_created_at"
 
 
 class Message(Base):
@@ -18,6 +19,8 @@ class Message(Base):
     __table_args__ = (
         # Serves history pages: WHERE room_id = ? AND id < ? ORDER BY id DESC LIMIT n.
         sa.Index(HISTORY_INDEX, "room_id", "id"),
+        # Serves the admin dashboard's per-day counts: WHERE created_at >= ? (a range, not a scan).
+        sa.Index(CREATED_AT_INDEX, "created_at"),
         # A retried send with the same client_id finds the first message instead of duplicating it.
         sa.UniqueConstraint("user_id", "client_id"),
         # AUTOINCREMENT on SQLite so an id is never reused after the newest row is deleted.

@@ -3,11 +3,12 @@
 from datetime import datetime
 from typing import Literal
 
-from flask import url_for
 from pydantic import BaseModel, Field
 
 from app.models import User
 from app.schemas.common import PageQuery, PatchModel, QueryModel
+
+AVATAR_PATH = "/uploads/avatars"  # the route of app/controllers/system.py's avatar view
 
 
 class UserOut(BaseModel):
@@ -58,7 +59,8 @@ class UserAdminIn(PatchModel):
 
 def avatar_url(user: User) -> str | None:
     """Public URL of the user's avatar, or None."""
-    return url_for("system.avatar", filename=user.avatar) if user.avatar else None
+    # A plain path, not url_for: events and CLI commands serialize users outside any request.
+    return f"{AVATAR_PATH}/{user.avatar}" if user.avatar else None
 
 
 def serialize_user(

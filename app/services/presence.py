@@ -279,6 +279,15 @@ def is_online(user_id: int) -> bool:
     return bool(online_among([user_id]))
 
 
+def online_count() -> int:
+    """How many users are online, across every process; nobody while Redis is unreachable."""
+    try:
+        return len(store().online_ids())
+    except redis.RedisError as error:
+        log.warning("presence unavailable, counting nobody online: %s", error)
+        return 0
+
+
 def online_among(user_ids: Iterable[int]) -> set[int]:
     """Those of user_ids who are online; nobody while Redis is unreachable.
 

@@ -114,7 +114,7 @@ def _member_count_expression() -> sa.ScalarSelect:
     )
 
 
-def _views_query(user: User) -> tuple[sa.Select, type[RoomMembership]]:
+def views_query(user: User) -> tuple[sa.Select, type[RoomMembership]]:
     """Rooms with member_count and the user's role and read marker, one row per room."""
     mine = aliased(RoomMembership)
     query = sa.select(Room, _member_count_expression(), mine.role, mine.last_read_message_id).outerjoin(
@@ -136,7 +136,8 @@ def _peers(user: User, rooms: Sequence[Room]) -> dict[int, User]:
     return dict(db.session.execute(query).all())
 
 
-def _build_views(user: User, rows: Sequence[sa.Row]) -> list[RoomView]:
+def build_views(user: User, rows: Sequence[sa.Row]) -> list[RoomView]:
+    """RoomViews from views_query rows, with peers and unread counts in two more queries."""
     peers = _peers(user, [row[0] for row in rows])
     unread = _unread_counts(user, {room.id: marker for room, _, role, marker in rows if role is not None})
     return [
@@ -154,18 +155,18 @@ def _build_views(user: User, rows: Sequence[sa.Row]) -> list[RoomView]:
 
 def list_room_views(user: User) -> list[RoomView]:
     """Active public rooms and every room the user belongs to, alphabetically."""
-    query, mine = _views_query(user)
+    query, mine = views_query(user)
     query = query.where(
         sa.or_(sa.and_(Room.kind == "public", Room.is_active.is_(True)), mine.user_id.is_not(None))
     ).order_by(Room.name_key)
-    return _build_views(user, db.session.execute(query).all())
+    return build_views(user, db.session.execute(query).all())
 
 
 def room_view(user: User, room: Room) -> RoomView:
     """One room as the user sees it."""
-    query, _ = _views_query(user)
+    query, _ = views_query(user)
     rows = db.session.execute(query.where(Room.id == room.id)).all()
-    return _build_views(user, rows)[0]
+    return build_views(user, rows)[0]
 
 
 def event_view(room: Room) -> RoomView:
