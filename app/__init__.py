@@ -25,6 +25,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # objects keep the order their schemas declare
     register_extensions(app)
     register_security(app)
+    register_headers(app)
     register_blueprints(app)
     register_socket_handlers(app)
     register_error_handlers(app)
@@ -57,14 +58,15 @@ def load_config(app: Flask, overrides: Mapping[str, Any]) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Bind the extension instances to this app."""
-    from app.extensions import csrf, db, limiter, login_manager, mail, migrate
+    from app.extensions import csrf, db, login_manager, mail, migrate
+    from app.rate_limits import init_rate_limits
 
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(PROJECT_ROOT, "migrations"), render_as_batch=True)
     login_manager.init_app(app)
     mail.init_app(app)
     csrf.init_app(app)
-    limiter.init_app(app)
+    init_rate_limits(app)  # Flask-Limiter, on this app's storage; also caps request bodies
 
 
 def register_security(app: Flask) -> None:
@@ -72,6 +74,13 @@ def register_security(app: Flask) -> None:
     from app.security import init_security
 
     init_security(app)
+
+
+def register_headers(app: Flask) -> None:
+    """Content-Security-Policy and the other security headers on every response."""
+    from app.headers import init_headers
+
+    init_headers(app)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -100,10 +109,11 @@ def register_error_handlers(app: Flask) -> None:
 
 def register_cli(app: Flask) -> None:
     """Add the `flask` commands."""
-    from app.cli import create_admin, seed_demo
+    from app.cli import create_admin, purge_sessions, seed_demo
 
     app.cli.add_command(create_admin)
     app.cli.add_command(seed_demo)
+    app.cli.add_command(purge_sessions)
 
 
 def register_proxy_fix(app: Flask) -> None:

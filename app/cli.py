@@ -1,4 +1,4 @@
-"""`flask` commands: create-admin and seed-demo."""
+"""`flask` commands: create-admin, seed-demo and purge-sessions."""
 
 import secrets
 
@@ -10,7 +10,7 @@ from app.errors import ApiError
 from app.schemas.auth import RegisterIn
 from app.schemas.common import Password
 from app.schemas.validation import parse_model
-from app.services import accounts, demo
+from app.services import accounts, demo, sessions
 
 _password = TypeAdapter(Password)
 
@@ -60,3 +60,9 @@ def seed_demo(password: str | None) -> None:
         click.echo(f"Added demo users {emails} with the password: {password}")
     if added.rooms:
         click.echo(f"Added demo rooms: {', '.join(room.name for room in added.rooms)}")
+
+
+@click.command("purge-sessions")
+def purge_sessions() -> None:
+    """Delete the browser sessions unused for SESSION_LIFETIME_DAYS (a sign-in purges its user's)."""
+    click.echo(f"Deleted {sessions.purge_expired()} expired sessions.")

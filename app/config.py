@@ -51,6 +51,8 @@ class Config:
         self.CORS_ORIGINS = _env_list("CORS_ORIGINS")
         # Reverse proxies in front whose X-Forwarded-For/-Proto are believed (nginx alone: 1).
         self.TRUSTED_PROXIES = _env_int("TRUSTED_PROXIES", 0)
+        # Strict-Transport-Security max-age in seconds, sent over HTTPS only; 0 sends none.
+        self.HSTS_MAX_AGE = _env_int("HSTS_MAX_AGE", 0)
         self.UPLOAD_FOLDER = _env("UPLOAD_FOLDER")
 
         self.MAIL_SERVER = _env("MAIL_SERVER")
@@ -93,11 +95,29 @@ class Config:
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.SESSION_COOKIE_SECURE = False
-        self.PERMANENT_SESSION_LIFETIME = timedelta(days=30)
+        # A remember-me cookie lasts this long, and any session unused this long ends (services/sessions).
+        self.PERMANENT_SESSION_LIFETIME = timedelta(days=_env_int("SESSION_LIFETIME_DAYS", 30))
         # The JSON API sends the token in X-CSRFToken; it lives as long as the session.
         self.WTF_CSRF_CHECK_DEFAULT = False
         self.WTF_CSRF_TIME_LIMIT = None
-        self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
+
+        # REST abuse limits (DESIGN §4; app/rate_limits.py), written like "5 per 15 minutes".
+        self.LOGIN_ACCOUNT_LIMIT = _env("LOGIN_ACCOUNT_LIMIT", "5 per 15 minutes")  # failures
+        self.LOGIN_IP_LIMIT = _env("LOGIN_IP_LIMIT", "30 per minute")  # failures
+        self.REGISTER_IP_LIMIT = _env("REGISTER_IP_LIMIT", "10 per hour")
+        self.PASSWORD_RESET_ACCOUNT_LIMIT = _env("PASSWORD_RESET_ACCOUNT_LIMIT", "5 per hour")
+        self.PASSWORD_RESET_IP_LIMIT = _env("PASSWORD_RESET_IP_LIMIT", "20 per hour")
+        self.FEEDBACK_IP_LIMIT = _env("FEEDBACK_IP_LIMIT", "5 per minute")
+        self.TOKEN_ACCOUNT_LIMIT = _env("TOKEN_ACCOUNT_LIMIT", "10 per hour")
+        # Largest request body of every route but the avatar upload (which has MAX_CONTENT_LENGTH).
+        self.BODY_MAX_BYTES = _env_int("BODY_MAX_BYTES", 64 * 1024)
+        # None: REDIS_URL when set, else this process's memory (app/rate_limits.py decides).
+        self.RATELIMIT_STORAGE_URI = None
+        # Exact windows: a fixed window would let twice the limit through across its boundary.
+        self.RATELIMIT_STRATEGY = "moving-window"
+        # Redis down: count in this process's memory until it is back, and never fail a request.
+        self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+        self.RATELIMIT_SWALLOW_ERRORS = True
 
     def missing_secret_key(self) -> str:
         """Development signs sessions with a key that lives as long as the process."""
@@ -128,6 +148,8 @@ class ProductionConfig(Config):
     def __init__(self) -> None:
         super().__init__()
         self.SESSION_COOKIE_SECURE = True
+        # A year: browsers then refuse plain HTTP for this host (app/headers.py, HTTPS only).
+        self.HSTS_MAX_AGE = _env_int("HSTS_MAX_AGE", 31536000)
 
     def missing_secret_key(self) -> str:
         raise RuntimeError("SECRET_KEY must be set when PARLEY_ENV=production")

@@ -139,6 +139,8 @@ def render_api_error(error: ApiError) -> Response:
 
 
 def _render_http_exception(error: HTTPException) -> Response:
+    if error.response is not None:  # already the envelope: app/rate_limits.py's 429 with Retry-After
+        return error.response  # type: ignore[return-value]
     api_error_class = _HTTP_ERRORS.get(error.code or 500, ApiError)
     api_error = api_error_class()
     if isinstance(error, CSRFError):

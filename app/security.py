@@ -4,9 +4,12 @@ A request with `Authorization: Bearer <token>` is authenticated by the token alo
 it may also carry is ignored), so it needs no CSRF token. A cookie-authenticated unsafe
 request must carry X-CSRFToken, except the endpoints that create a session or a token from
 credentials (DESIGN §4).
+
+A cookie signs in only while its session lives on the server (services/sessions): Flask's
+signed cookie holds `_user_id` ("<user id>:<session version>") and a random secret whose
+SHA-256 names the user_sessions row, so a copy of a cookie that was signed out is worthless.
 """
 
-import secrets
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -17,23 +20,27 @@ from flask_wtf.csrf import generate_csrf
 from app.errors import Unauthorized
 from app.extensions import csrf, db, login_manager
 from app.models import ApiToken, User
-from app.services import api_tokens
+from app.services import api_tokens, sessions
 from app.services.presence import session_kind, token_kind
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# A random name for each browser session, so signing out of one closes only its sockets.
+# The cookie's secret for its server-side session (services/sessions); never stored as such.
 SESSION_KEY = "session_key"
 CSRF_EXEMPT_ENDPOINTS = frozenset({"auth.login", "auth.register", "auth.create_token"})
 
 
+def _cookie_session_id() -> str:
+    """The id of the server-side session the cookie names ("" when it names none)."""
+    secret = session.get(SESSION_KEY)
+    return sessions.id_for_secret(secret) if isinstance(secret, str) and secret else ""
+
+
 def _load_session_user(identity: str) -> User | None:
     user_id, _, version = identity.partition(":")
-    if not (user_id.isdigit() and version.isdigit()):
+    session_id = _cookie_session_id()
+    if not (user_id.isdigit() and version.isdigit() and session_id):
         return None
-    user = db.session.get(User, int(user_id))
-    if user is None or not user.is_active or user.session_version != int(version):
-        return None
-    return user
+    return sessions.session_user(int(user_id), int(version), session_id)
 
 
 def _refuse_anonymous() -> None:
@@ -75,28 +82,38 @@ def is_token_request() -> bool:
     return g.get("auth_method") == "token"
 
 
+def _open_server_session(user: User, replacing: str) -> None:
+    agent, ip = request.headers.get("User-Agent"), request.remote_addr
+    session[SESSION_KEY] = sessions.open_session(user, replacing=replacing, user_agent=agent, ip=ip)
+    login_user(user)
+
+
 def start_session(user: User, *, remember: bool = False) -> str:
     """Sign the user in on a fresh session (nothing of the old one kept); returns its CSRF token."""
-    session.clear()
-    login_user(user)
+    previous = _cookie_session_id()
+    session.clear()  # no fixation: whatever the cookie held before, it is not what signs in
+    _open_server_session(user, replacing=previous)
     session.permanent = remember
-    session[SESSION_KEY] = secrets.token_hex(8)
     return generate_csrf()
 
 
 def renew_session(user: User) -> None:
-    """Keep the current session valid after the user's session version moved."""
+    """After a password change ended every session: keep this browser signed in, on a new secret.
+
+    A copy of this browser's old cookie stays ended, like every other session's; the CSRF
+    token and the remember-me choice carry over.
+    """
     if not is_token_request():
-        login_user(user)
+        _open_server_session(user, replacing=_cookie_session_id())
 
 
-def current_session_key() -> str:
-    """The name of the current browser session ("" for a token request)."""
-    return "" if is_token_request() else session.get(SESSION_KEY, "")
+def current_session_id() -> str:
+    """The id of the current browser session ("" for a token request)."""
+    return "" if is_token_request() else _cookie_session_id()
 
 
 def end_session() -> None:
-    """Sign out of the current session."""
+    """Forget the signed-in user in this browser (the server-side session is ended by the service)."""
     logout_user()
     session.clear()
 
@@ -106,9 +123,10 @@ class SocketIdentity:
     """Who opened a socket, and with what: checked again on every event."""
 
     user_id: int
-    kind: str  # "session:<key>" or "token:<id>" (see services.presence)
+    kind: str  # "session:<session id>" or "token:<id>;" (see services.presence)
     session_version: int
     token_id: int | None = None
+    session_id: str = ""  # the server-side session of a cookie socket
 
 
 def socket_identity(auth: object) -> tuple[User, SocketIdentity]:
@@ -120,14 +138,16 @@ def socket_identity(auth: object) -> tuple[User, SocketIdentity]:
     user = _load_session_user(str(session.get("_user_id", "")))
     if user is None:
         raise Unauthorized()
-    return user, SocketIdentity(user.id, session_kind(session.get(SESSION_KEY, "")), user.session_version)
+    session_id = _cookie_session_id()
+    identity = SocketIdentity(user.id, session_kind(session_id), user.session_version, session_id=session_id)
+    return user, identity
 
 
 def socket_user(identity: SocketIdentity) -> User:
     """The socket's user, if what opened the socket is still valid; 401 session_ended if not."""
     if identity.token_id is None:
-        user = db.session.get(User, identity.user_id)
-        valid = user is not None and user.is_active and user.session_version == identity.session_version
+        user = sessions.session_user(identity.user_id, identity.session_version, identity.session_id)
+        valid = user is not None
     else:  # user and token in one query: this runs on every event
         query = sa.select(User).join(ApiToken, ApiToken.user_id == User.id)
         live = ApiToken.revoked_at.is_(None) & (ApiToken.id == identity.token_id)

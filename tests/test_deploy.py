@@ -35,6 +35,7 @@ from PIL import Image
 
 from app import create_app
 from app.config import Config
+from app.headers import COMMON_HEADERS, OTHER_CSP, PAGE_CSP
 from tests.conftest import app_config, empty_tables, free_port
 from tests.test_realtime_wire import (
     NAMESPACE,
@@ -352,12 +353,24 @@ def test_avatars_come_from_nginx_with_a_long_cache(stack):
     assert requests_logged(stack, avatar_path) == 0
 
 
-@pytest.mark.parametrize("path", ["/health", "/static/css/docs.css"])
-def test_security_headers_on_what_nginx_serves_and_proxies(stack, path):
-    headers = get(stack, path).headers
-    assert headers["X-Content-Type-Options"] == "nosniff"
-    assert headers["X-Frame-Options"] == "DENY"
-    assert headers["Referrer-Policy"] == "same-origin"
+def each_header_once(response: requests.Response, expected: dict[str, str]) -> None:
+    """Every expected header appears exactly once, with that value (requests would join repeats)."""
+    sent = {name: response.raw.headers.getlist(name) for name in expected}
+    assert sent == {name: [value] for name, value in expected.items()}
+
+
+@pytest.mark.parametrize("path", ["/health", "/static/css/docs.css", "/socket.io/?EIO=4&transport=polling"])
+def test_security_headers_once_on_what_nginx_serves_and_proxies(stack, path):
+    each_header_once(get(stack, path), COMMON_HEADERS)
+
+
+@pytest.mark.parametrize(("path", "policy"), [("/login", PAGE_CSP), ("/health", OTHER_CSP)])
+def test_the_apps_content_security_policy_passes_through_once(stack, path, policy):
+    each_header_once(get(stack, path), {**COMMON_HEADERS, "Content-Security-Policy": policy})
+
+
+def test_nginx_adds_the_security_headers_to_its_own_errors(stack):
+    each_header_once(get(stack, "/static/no-such-file.css"), COMMON_HEADERS)
 
 
 def test_body_limit_matches_the_app(stack):

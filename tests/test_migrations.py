@@ -8,7 +8,7 @@ from flask_migrate import downgrade, upgrade
 
 from app.extensions import db
 
-TABLES = {"users", "rooms", "room_memberships", "messages", "feedbacks", "api_tokens"}
+TABLES = {"users", "rooms", "room_memberships", "messages", "feedbacks", "api_tokens", "user_sessions"}
 INSERT_ROOM = sa.text(
     "INSERT INTO rooms (name, name_key, description, kind, is_active, created_at)"
     " VALUES (:name, :key, '', 'public', 1, '2026-01-01 00:00:00')"
@@ -32,7 +32,7 @@ def empty_database(app):
 
 
 @pytest.mark.usefixtures("empty_database")
-def test_upgrade_creates_the_six_tables():
+def test_upgrade_creates_every_table():
     upgrade()
     assert set(sa.inspect(db.engine).get_table_names()) >= TABLES
 

@@ -27,7 +27,7 @@ from app.models import User
 from app.services import api_tokens
 from tests.conftest import assert_ack_error
 from tests.factories import PASSWORD, make_room, make_user
-from tests.test_wsgi_server import Server, start_server
+from tests.test_wsgi_server import Server, http_session, start_server
 
 NAMESPACE = "/chat"
 WAIT = 10.0  # the longest any expected event may take on a busy machine
@@ -127,7 +127,7 @@ class Browser:
 
 
 def sign_in(server: Server, account: Account) -> Browser:
-    http = requests.Session()
+    http = http_session()
     response = http.post(
         f"{server.url}/auth/login", json={"email": account.email, "password": PASSWORD}, timeout=WAIT
     )

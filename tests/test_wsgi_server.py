@@ -19,13 +19,43 @@ import pytest
 import requests
 import socketio
 
+from app.rate_limits import LIMIT_KEYS
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 UWSGI = Path(sys.executable).parent / "uwsgi"  # installed by requirements.txt beside python
 START_TIMEOUT = 20.0
 # Variables of the calling shell that would change what the server does; "" counts as unset.
-NEUTRALISED = ("REDIS_URL", "MAIL_SERVER", "ADMIN_EMAIL", "ADMIN_PASSWORD", "CORS_ORIGINS", "PUBLIC_URL")
+NEUTRALISED = (
+    "REDIS_URL",
+    "MAIL_SERVER",
+    "ADMIN_EMAIL",
+    "ADMIN_PASSWORD",
+    "CORS_ORIGINS",
+    "PUBLIC_URL",
+)
+# The suites sign many people up and in from 127.0.0.1: real servers get the REST limits on, but
+# with room to spare (tests/test_rate_limits.py tests the limits themselves).
+GENEROUS_LIMITS = dict.fromkeys(LIMIT_KEYS, "10000 per hour")
+
+
+class _OneRequestPerConnection(requests.adapters.HTTPAdapter):
+    """Never reuses a connection. uWSGI's http-socket closes each connection after one response
+    without sending `Connection: close`, so a pooled connection races that close and the next
+    request on it is reset (nginx, in front in production, never reuses them either)."""
+
+    def send(self, request: requests.PreparedRequest, **kwargs) -> requests.Response:
+        response = super().send(request, **kwargs)
+        _ = response.content  # read it all, so the connection is back in the pool...
+        self.close()  # ...and close the pool's connections before anything reuses them
+        return response
+
+
+def http_session() -> requests.Session:
+    """A requests.Session (it keeps cookies) that opens a new connection for every request."""
+    http = requests.Session()
+    http.mount("http://", _OneRequestPerConnection())
+    return http
 
 
 @dataclass
@@ -47,6 +77,7 @@ def server_env(folder: Path, **extra: str) -> dict[str, str]:
     """The environment of a development server on a fresh SQLite file in folder."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("FLASK_", "TEST_"))}
     env.update(dict.fromkeys(NEUTRALISED, ""))
+    env.update(GENEROUS_LIMITS)
     env.update(
         PARLEY_ENV="development",
         HOST="127.0.0.1",
@@ -171,10 +202,7 @@ def test_default_namespace_refuses_connections(server):
 
 def register(server: Server, name: str) -> tuple[requests.Session, str]:
     """Sign up a new user over HTTP; the session holds its cookie. Returns (session, email)."""
-    http = requests.Session()
-    # uWSGI's http-socket closes the connection after each response without saying so (nginx
-    # opens one per request); a reused keep-alive connection would race that close.
-    http.headers["Connection"] = "close"
+    http = http_session()
     email = f"wsgi-{secrets.token_hex(4)}@example.com"
     registered = http.post(
         f"{server.url}/auth/register",

@@ -4,6 +4,7 @@ from flask import Blueprint, request
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import generate_csrf
 
+from app import rate_limits
 from app.errors import UnsupportedMediaType, ValidationFailed
 from app.models import User
 from app.openapi import endpoint
@@ -22,8 +23,8 @@ from app.schemas.auth import (
 from app.schemas.common import OkOut
 from app.schemas.tokens import TokenCreatedOut, TokenListOut, serialize_token
 from app.schemas.users import UserEnvelope, serialize_user
-from app.security import current_session_key, end_session, renew_session, signed_in_user, start_session
-from app.services import accounts, api_tokens, avatars, presence
+from app.security import current_session_id, end_session, renew_session, signed_in_user, start_session
+from app.services import accounts, api_tokens, avatars, presence, sessions
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 TAGS = ["auth"]
@@ -40,7 +41,8 @@ def _session_answer(user: User, csrf_token: str) -> dict:
 
 
 @bp.post("/register")
-@endpoint(access="anyone", body=RegisterIn, responses={201: SessionOut}, errors=[409], tags=TAGS)
+@endpoint(access="anyone", body=RegisterIn, responses={201: SessionOut}, errors=[409, 429], tags=TAGS)
+@rate_limits.register
 def register(body: RegisterIn) -> ResponseReturnValue:
     """Create an account and sign it in."""
     user = accounts.register(body.email, body.password, body.name)
@@ -48,7 +50,8 @@ def register(body: RegisterIn) -> ResponseReturnValue:
 
 
 @bp.post("/login")
-@endpoint(access="anyone", body=LoginIn, responses={200: SessionOut}, errors=[401, 403], tags=TAGS)
+@endpoint(access="anyone", body=LoginIn, responses={200: SessionOut}, errors=[401, 403, 429], tags=TAGS)
+@rate_limits.sign_in
 def login(body: LoginIn) -> ResponseReturnValue:
     """Sign in with email and password on a fresh session."""
     user = accounts.authenticate(body.email, body.password)
@@ -59,7 +62,7 @@ def login(body: LoginIn) -> ResponseReturnValue:
 @endpoint(body=LogoutIn, responses={200: OkOut}, tags=TAGS)
 def logout(body: LogoutIn) -> ResponseReturnValue:
     """End this session, or every session of the user with {"everywhere": true}."""
-    accounts.sign_out(signed_in_user(), current_session_key(), everywhere=body.everywhere)
+    sessions.sign_out(signed_in_user(), current_session_id(), everywhere=body.everywhere)
     end_session()
     return {"ok": True}
 
@@ -92,6 +95,7 @@ def update_profile(body: ProfileIn) -> ResponseReturnValue:
 
 @bp.post("/profile/upload")
 @endpoint(form=AvatarForm, responses={200: UserEnvelope}, errors=[413, 415, 422], tags=TAGS)
+@rate_limits.accepts_upload
 def upload_avatar() -> ResponseReturnValue:
     """Replace the avatar with the uploaded image (multipart field `file`)."""
     if request.mimetype != "multipart/form-data":
@@ -104,7 +108,10 @@ def upload_avatar() -> ResponseReturnValue:
 
 
 @bp.post("/tokens")
-@endpoint(access="anyone", body=TokenCreateIn, responses={201: TokenCreatedOut}, errors=[401, 403], tags=TAGS)
+@endpoint(
+    access="anyone", body=TokenCreateIn, responses={201: TokenCreatedOut}, errors=[401, 403, 429], tags=TAGS
+)
+@rate_limits.create_token
 def create_token(body: TokenCreateIn) -> ResponseReturnValue:
     """Issue a personal API token for the given credentials; the secret is shown once."""
     token, secret = api_tokens.create_token(body.email, body.password, body.name)
@@ -127,7 +134,8 @@ def revoke_token(token_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/password/forgot")
-@endpoint(access="anyone", body=PasswordForgotIn, responses={202: OkOut}, tags=TAGS)
+@endpoint(access="anyone", body=PasswordForgotIn, responses={202: OkOut}, errors=[429], tags=TAGS)
+@rate_limits.forgot_password
 def forgot_password(body: PasswordForgotIn) -> ResponseReturnValue:
     """Mail a reset link; the same 202 whether or not the email exists."""
     accounts.request_password_reset(body.email)
@@ -135,7 +143,8 @@ def forgot_password(body: PasswordForgotIn) -> ResponseReturnValue:
 
 
 @bp.post("/password/reset")
-@endpoint(access="anyone", body=PasswordResetIn, responses={200: OkOut}, tags=TAGS)
+@endpoint(access="anyone", body=PasswordResetIn, responses={200: OkOut}, errors=[429], tags=TAGS)
+@rate_limits.reset_password
 def reset_password(body: PasswordResetIn) -> ResponseReturnValue:
     """Set a new password from a mailed token."""
     accounts.reset_password(body.token, body.password)

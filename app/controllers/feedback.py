@@ -4,6 +4,7 @@ from flask import Blueprint
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
+from app import rate_limits
 from app.openapi import endpoint
 from app.schemas.feedback import (
     FeedbackEnvelope,
@@ -21,7 +22,8 @@ TAGS = ["feedback"]
 
 
 @bp.post("")
-@endpoint(access="anyone", body=FeedbackIn, responses={201: FeedbackEnvelope}, errors=[403], tags=TAGS)
+@endpoint(access="anyone", body=FeedbackIn, responses={201: FeedbackEnvelope}, errors=[403, 429], tags=TAGS)
+@rate_limits.feedback
 def submit_feedback(body: FeedbackIn) -> ResponseReturnValue:
     """Send feedback; when not signed in, name and email are required (403: a session without CSRF token)."""
     user = signed_in_user() if current_user.is_authenticated else None

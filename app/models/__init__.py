@@ -7,5 +7,16 @@ from app.models.membership import RoomMembership
 from app.models.message import Message
 from app.models.room import Room
 from app.models.user import User
+from app.models.user_session import UserSession
 
-__all__ = ["ApiToken", "Base", "Feedback", "Message", "Room", "RoomMembership", "User", "utcnow"]
+__all__ = [
+    "ApiToken",
+    "Base",
+    "Feedback",
+    "Message",
+    "Room",
+    "RoomMembership",
+    "User",
+    "UserSession",
+    "utcnow",
+]

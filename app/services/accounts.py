@@ -13,9 +13,8 @@ from app.extensions import db
 from app.models import User, utcnow
 from app.schemas.auth import RegisterIn
 from app.schemas.validation import parse_model
-from app.services import events, mailer
+from app.services import mailer, sessions
 from app.services.passwords import hash_password, spend_verify_time, verify_password
-from app.services.presence import SESSION_SOCKETS, session_kind
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +72,7 @@ def authenticate(email: str, password: str) -> User:
 
 def _set_password(user: User, password: str) -> None:
     user.password_hash = hash_password(password, _rounds())
-    user.session_version += 1
-    events.queue_disconnect(user.id, "password_changed", SESSION_SOCKETS)
+    sessions.revoke_all(user, "password_changed")
 
 
 def update_profile(
@@ -93,21 +91,6 @@ def update_profile(
         user.name = name
     db.session.commit()
     return user
-
-
-def end_all_sessions(user: User) -> None:
-    """Sign the user out of every browser session at once, and close their sockets."""
-    user.session_version += 1
-    events.queue_disconnect(user.id, "signed_out", SESSION_SOCKETS)
-    db.session.commit()
-
-
-def sign_out(user: User, session_key: str, *, everywhere: bool = False) -> None:
-    """Close the sockets of one browser session, or with everywhere end every session."""
-    if everywhere:
-        end_all_sessions(user)
-    elif session_key:  # a token request has no browser session of its own to close
-        events.disconnect(user.id, "signed_out", session_kind(session_key))
 
 
 def _reset_serializer() -> URLSafeTimedSerializer:

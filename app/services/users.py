@@ -6,7 +6,7 @@ from app.errors import Conflict, NotFound
 from app.extensions import db
 from app.models import User
 from app.models.base import casefolded
-from app.services import events
+from app.services import events, sessions
 
 
 def _like(text: str) -> str:
@@ -71,7 +71,7 @@ def update_user(user_id: int, *, role: str | None = None, is_active: bool | None
     if is_active is not None and is_active != user.is_active:
         user.is_active = is_active
         # Deactivation signs the user out everywhere; their tokens stop working too.
-        user.session_version += 1
+        sessions.forget_all(user)
         if not is_active:
             events.queue_disconnect(user.id, "account_disabled")
     db.session.flush()
