@@ -43,7 +43,12 @@ spec = SpecTree(
         "carry the X-CSRFToken header) or with `Authorization: Bearer <token>` (scripts). "
         "A Bearer token that is unknown or revoked is refused with 401 on every route, and the "
         "token of a deactivated account with 403. Any route answers 503 `database_unavailable` "
-        "while the database is unreachable or has no free connection; retry later."
+        "while the database is unreachable or has no free connection; retry later. "
+        "Sign-in, sign-up, token creation, password reset and feedback are rate limited per "
+        "address and per account: over a limit they answer 429 `rate_limited` with a "
+        "Retry-After header (seconds). A request body over 64 KiB (the avatar upload: 5 MiB) is 413. "
+        "Text fields other than passwords are trimmed of surrounding whitespace, and their "
+        "minLength and maxLength count the characters that are left."
     ),
     mode="strict",
     validation_error_model=ErrorOut,
@@ -71,13 +76,13 @@ def _require(access: Access) -> None:
         raise Forbidden("Only admins may do that.", code="admin_only")
 
 
-def _error_statuses(access: Access, body: Any, query: Any, errors: Iterable[int]) -> set[int]:
-    statuses = set(errors) | {503}  # every route: the database is down or out of connections
-    if access != "anyone":
-        # 403 as well: a deactivated account's token, a missing CSRF token, or not an admin.
-        statuses |= {401, 403}
+def _error_statuses(body: Any, query: Any, errors: Iterable[int]) -> set[int]:
+    # Every route: 503 while the database is down or out of connections, and a Bearer token is
+    # checked wherever one is sent: 401 unknown or revoked, 403 a deactivated account's. Routes
+    # for the signed-in also answer 401 to nobody, and 403 without the CSRF token or to a non-admin.
+    statuses = set(errors) | {401, 403, 503}
     if body is not None:
-        statuses |= {400, 415, 422}
+        statuses |= {400, 413, 415, 422}  # 413: a body over BODY_MAX_BYTES
     if query is not None:
         statuses.add(422)
     return statuses
@@ -86,6 +91,8 @@ def _error_statuses(access: Access, body: Any, query: Any, errors: Iterable[int]
 # The statuses each operation declares; spectree adds a 422 to every operation, which
 # openapi_document() removes where the view cannot answer it.
 _declared_statuses: dict[str, set[str]] = {}
+# The views whose JSON body may be left out: an empty body counts as {}, which they accept.
+_optional_bodies: set[str] = set()
 
 
 def _responses(responses: Mapping[int, type[BaseModel] | None], errors: set[int]) -> Response:
@@ -119,8 +126,10 @@ def endpoint(
                 kwargs["params"] = query_params(query)
             return view(**kwargs)
 
-        statuses = _error_statuses(access, body or form, query, errors)
+        statuses = _error_statuses(body or form, query, errors)
         _declared_statuses[view.__name__] = {str(status) for status in (*responses, *statuses)}
+        if body is not None and not any(field.is_required() for field in body.model_fields.values()):
+            _optional_bodies.add(view.__name__)
         description = spec.validate(
             json=body,
             query=query,
@@ -145,6 +154,8 @@ def openapi_document() -> dict:
     for operations in document["paths"].values():
         for operation in operations.values():
             declared = _declared_statuses[operation["operationId"]]
+            if operation["operationId"] in _optional_bodies:
+                operation["requestBody"]["required"] = False
             operation["responses"] = {
                 status: answer for status, answer in operation["responses"].items() if status in declared
             }

@@ -17,7 +17,7 @@ from flask import Flask, current_app, g, request, session
 from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import generate_csrf
 
-from app.errors import Unauthorized
+from app.errors import BadRequest, Unauthorized
 from app.extensions import csrf, db, login_manager
 from app.models import ApiToken, User
 from app.services import api_tokens, sessions
@@ -69,6 +69,10 @@ def _protect_csrf() -> None:
     if request.endpoint in CSRF_EXEMPT_ENDPOINTS:
         return
     if current_user.is_authenticated:
+        if None in request.form:
+            # A multipart part whose header could not be parsed has no name; Flask-WTF, which
+            # looks for the token among the form's names before the header, would crash on it.
+            raise BadRequest("The multipart body could not be read.", code="malformed_body")
         csrf.protect()
 
 

@@ -183,3 +183,13 @@ def test_a_valid_integer_query_parameter_is_accepted(caller, method, path, name)
     """The other side of the sweep above: the same URL with a sane value answers 200."""
     response = caller.send(method, path, query_string={name: "1"})
     assert response.status_code == 200, response.get_json()
+
+
+def test_a_multipart_part_without_a_readable_name_is_400_with_the_session_cookie(member_session):
+    """Found by tests/test_fuzz.py: a newline breaks the part's header, so the part has no
+    name, and the CSRF check (which looks for its token among the names) answered 500."""
+    body = b'--b\r\nContent-Disposition: form-data; name="a\nb"\r\n\r\nv\r\n--b--\r\n'
+    response = member_session.post(
+        "/auth/profile/upload", data=body, content_type="multipart/form-data; boundary=b"
+    )
+    assert_error(response, 400, "malformed_body")

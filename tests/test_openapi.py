@@ -168,6 +168,19 @@ def test_signed_in_operations_declare_security_and_401(client, document):
     assert problems == []
 
 
+def test_an_unknown_bearer_token_is_refused_everywhere_as_described(client, document):
+    """Found by tests/test_fuzz.py: a token is checked wherever it is sent, also on the routes
+    open to anyone, whose description did not list the 401 (nor a deactivated account's 403)."""
+    problems = []
+    for path, method, operation in operations(document):
+        headers = {"Authorization": "Bearer parley_no-such-token"}
+        response = client.open(fill_path(path), method=method.upper(), headers=headers)
+        if response.status_code != 401 or not {"401", "403"} <= set(operation["responses"]):
+            declared = sorted(operation["responses"])
+            problems.append(f"{method.upper()} {path}: answers {response.status_code}, declares {declared}")
+    assert problems == []
+
+
 def test_signed_in_operations_accept_the_session_and_the_bearer_scheme(document):
     schemes = document["components"]["securitySchemes"]
     assert schemes["bearer"] == {"type": "http", "scheme": "bearer"}
@@ -244,6 +257,15 @@ def test_documented_max_length_is_the_one_enforced(
     assert accepted.status_code == 201, accepted.get_json()
 
 
+def test_the_description_says_length_limits_count_the_trimmed_text(document):
+    """Found by tests/test_fuzz.py: a name or message over its maxLength only by surrounding
+    whitespace is accepted, as DESIGN §4 counts after trimming (test_messages checks it); the
+    description did not say so, so the request looked like invalid data let through."""
+    description = document["info"]["description"]
+    assert "trimmed of surrounding whitespace" in description
+    assert "maxLength count the characters that are left" in description
+
+
 def test_documented_min_length_of_passwords_is_the_one_enforced(client, document):
     minimum = body_schema(document, "/auth/register", "post")["properties"]["password"]["minLength"]
     assert minimum == 12
@@ -271,6 +293,27 @@ def test_documented_required_fields_are_the_ones_enforced(login, member, documen
     response = login(member).post(fill_path(path, {"room_id": room.id}), json={})
     assert response.status_code == 422
     assert set(response.get_json()["error"]["fields"]) == required
+
+
+def test_a_json_body_is_described_as_required_only_when_it_has_required_fields(document):
+    """Found by tests/test_fuzz.py: an empty body counts as {}, so POST /auth/logout, PATCH
+    /rooms/<id> and the like take a request without one, and must not be described otherwise."""
+    problems = []
+    for path, method, operation in operations(document):
+        if "application/json" not in operation.get("requestBody", {}).get("content", {}):
+            continue
+        has_required_fields = bool(body_schema(document, path, method).get("required"))
+        if operation["requestBody"].get("required", False) != has_required_fields:
+            problems.append(f"{method.upper()} {path}")
+    assert problems == []
+
+
+@pytest.mark.parametrize(("method", "path"), [("post", "/auth/logout"), ("patch", "/rooms/{room_id}")])
+def test_a_body_described_as_optional_may_be_left_out(login, member, document, method, path):
+    assert document["paths"][path][method]["requestBody"]["required"] is False
+    room = make_room(member)
+    response = getattr(login(member), method)(fill_path(path, {"room_id": room.id}))
+    assert response.status_code == 200, response.get_json()
 
 
 def test_history_query_is_described_as_enforced(document):

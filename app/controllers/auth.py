@@ -100,10 +100,12 @@ def upload_avatar() -> ResponseReturnValue:
     """Replace the avatar with the uploaded image (multipart field `file`)."""
     if request.mimetype != "multipart/form-data":
         raise UnsupportedMediaType("Send the image as multipart/form-data in the field `file`.")
-    upload = request.files.get("file")
-    if upload is None:
+    uploads = request.files.getlist("file")
+    if not uploads:
         raise ValidationFailed(fields={"file": "no file was sent in the field `file`"})
-    avatars.save_avatar(signed_in_user(), upload)
+    if len(uploads) > 1:  # which one was meant is a guess: refuse rather than pick
+        raise ValidationFailed(fields={"file": "send one image, not several"})
+    avatars.save_avatar(signed_in_user(), uploads[0])
     return {"user": _own_user()}
 
 
