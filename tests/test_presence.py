@@ -122,18 +122,20 @@ def test_online_among_picks_the_online_users(store, asked, online):
 @pytest.mark.parametrize(
     ("prefix", "expected"),
     [
-        ("", {"laptop", "phone", "script"}),
+        ("", {"laptop", "phone", "script", "bot"}),
         ("session:", {"laptop", "phone"}),
         (session_kind("k1"), {"laptop"}),
-        ("token:", {"script"}),
+        ("token:", {"script", "bot"}),
         (token_kind(5), {"script"}),
         (token_kind(6), set()),
+        (token_kind(51), {"bot"}),
     ],
 )
 def test_sids_of_finds_a_users_sockets_by_kind(store, prefix, expected):
     store.add("laptop", 7, session_kind("k1"))
     store.add("phone", 7, session_kind("k2"))
     store.add("script", 7, token_kind(5))
+    store.add("bot", 7, token_kind(51))
     store.add("other-user", 8, session_kind("k1"))
     assert set(store.sids_of(7, prefix)) == expected
 

@@ -63,7 +63,7 @@ class Disconnect:
 
     user_id: int
     reason: str
-    kind_prefix: str = ""  # which sockets: "session:", "session:<key>", "token:<id>"; "" all
+    kind_prefix: str = ""  # which sockets: "session:", "session:<key>", "token:<id>;"; "" all
 
 
 Pending = Event | Subscription | CloseRoom | Disconnect

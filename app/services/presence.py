@@ -2,7 +2,7 @@
 
 A user is online while at least one of their sockets is connected: two tabs, one closes, still
 online; the last closes, offline. Each socket is registered with its kind, "session:<key>" for
-a browser session or "token:<id>" for an API token, so that signing out of one session or
+a browser session or "token:<id>;" for an API token, so that signing out of one session or
 revoking one token can disconnect exactly the sockets it opened.
 
 Without REDIS_URL the count lives in this process (one server process is all there is). With
@@ -27,7 +27,7 @@ from flask import Flask, current_app
 
 log = logging.getLogger(__name__)
 
-# Kinds of sockets: "session:<key>" (a browser session) and "token:<id>" (an API token).
+# Kinds of sockets: "session:<key>" (a browser session) and "token:<id>;" (an API token).
 SESSION_SOCKETS = "session:"
 
 
@@ -38,7 +38,8 @@ def session_kind(session_key: str) -> str:
 
 def token_kind(token_id: int) -> str:
     """The kind of the sockets an API token opens."""
-    return f"token:{token_id}"
+    # Closed by ";": kinds are matched by prefix, and token 5's must not match token 51's.
+    return f"token:{token_id};"
 
 
 class PresenceStore(Protocol):
