@@ -4,10 +4,20 @@ uWSGI imports `app` from this module in production (see uwsgi.ini).
 """
 
 import gc
+import logging
+import os
 
 from app import create_app
 from app.extensions import socketio
 from app.services.accounts import ensure_configured_admin
+
+# The process's entry point, not the app factory, decides where logs go (tests capture their
+# own). Without a handler only warnings reach stderr, undated, and INFO lines (a mail written
+# to the log because MAIL_SERVER is unset) are lost.
+logging.basicConfig(
+    level=os.environ.get("LOG_LEVEL", "").strip().upper() or "INFO",
+    format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+)
 
 app = create_app()
 

@@ -239,9 +239,9 @@ class Generator:
         }
 
 
-async def serve() -> None:
-    """Answer the harness's commands until exit (or until stdin closes)."""
-    generator = Generator()
+async def serve(generator: Generator | None = None) -> None:
+    """Answer the harness's commands until exit (or until stdin closes); `run` is the generator's."""
+    generator = generator or Generator()
     loop = asyncio.get_running_loop()
     while True:
         line = await loop.run_in_executor(None, sys.stdin.readline)

@@ -31,6 +31,7 @@ from app.services import events
 
 if TYPE_CHECKING:
     from tests.browser_support import Browsing, LiveServer
+    from tests.test_realtime_wire import Seed, Sockets
 from tests.factories import PASSWORD, make_room, make_user
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
@@ -538,6 +539,25 @@ def recording_statements() -> Iterator[list[str]]:
         yield seen
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", record)
+
+
+# == real servers and their sockets (tests/test_realtime_wire.py and the drills that reuse it) ==
+
+
+@pytest.fixture
+def seed(make_app: Callable[..., Flask]) -> "Seed":
+    """Accounts and rooms made through the services on the run's database, for real servers."""
+    from tests.test_realtime_wire import Seed  # imports test_wsgi_server, which imports us
+
+    return Seed(make_app())
+
+
+@pytest.fixture
+def sockets(seed: "Seed") -> Iterator["Sockets"]:
+    """python-socketio clients of the test; at its end they close, and presence must empty."""
+    from tests.test_realtime_wire import open_sockets
+
+    yield from open_sockets(seed)
 
 
 @pytest.fixture(scope="session")

@@ -326,22 +326,12 @@ class Sockets:
             wait_until(only_the_probe, f"{server.url} to count nobody online", [server])
 
 
-@pytest.fixture
-def seed(make_app) -> Seed:
-    return Seed(make_app())
-
-
 def open_sockets(seed: Seed) -> Iterator[Sockets]:
     """The body of a `sockets` fixture: at the test's end they close, and presence must empty."""
     opened = Sockets(seed)
     yield opened
     opened.close_all()
     opened.settle()
-
-
-@pytest.fixture
-def sockets(seed: Seed) -> Iterator[Sockets]:
-    yield from open_sockets(seed)
 
 
 # == servers ===================================================================================

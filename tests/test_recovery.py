@@ -34,9 +34,6 @@ from app.extensions import socketio
 from tests.conftest import TEST_DATABASE_URL, assert_ack_error, free_port
 from tests.test_realtime_wire import (
     Refused,
-    Seed,
-    Sockets,
-    open_sockets,
     post_message,
     rest,
     stored_messages,
@@ -171,16 +168,6 @@ def dev_pair(_dev_pair: Pair) -> Pair:
     """Two `python wsgi.py` processes, healthy."""
     wait_for_health(_dev_pair.both, 200, HEALTHY)
     return _dev_pair
-
-
-@pytest.fixture
-def seed(make_app) -> Seed:
-    return Seed(make_app())
-
-
-@pytest.fixture
-def sockets(seed: Seed) -> Iterator[Sockets]:
-    yield from open_sockets(seed)
 
 
 def test_health_reports_the_message_queue_on_both_processes(pair):

@@ -23,9 +23,6 @@ from tests.test_realtime_wire import (
     Peer,
     QuickClosingWebSocket,
     Refused,
-    Seed,
-    Sockets,
-    open_sockets,
     post_message,
     rest,
     sign_in,
@@ -92,16 +89,6 @@ def start_pair(
 def pair(tmp_path_factory, database_url: str, _schema: None, redis_url: str) -> Iterator[Pair]:
     with start_pair(tmp_path_factory.mktemp("scale-out"), database_url, redis_url) as running:
         yield running
-
-
-@pytest.fixture
-def seed(make_app) -> Seed:
-    return Seed(make_app())
-
-
-@pytest.fixture
-def sockets(seed: Seed) -> Iterator[Sockets]:
-    yield from open_sockets(seed)
 
 
 @pytest.mark.parametrize("via", ["socket", "rest"])

@@ -6,9 +6,12 @@ from contextlib import ExitStack
 
 import pytest
 import sqlalchemy as sa
+from socketio.packet import EVENT, Packet
 
+from app.config import Config
 from app.extensions import db, socketio
 from app.models import Message
+from app.models.base import MAX_ID
 from app.realtime import limits
 from app.realtime.limits import ConnectionLimits, SlidingWindow, parse_limit
 from tests.conftest import assert_ack_error
@@ -268,3 +271,14 @@ def test_a_flood_of_unknown_events_is_disconnected(limited, chat):
     client = chat(member, app=application)
     flood(client, "shout", {}, 3 + 2 + 1)
     client.wait_closed()
+
+
+# -- frame size (an oversized frame on a real server: tests/test_realtime_wire.py) ---------
+
+
+def test_the_largest_valid_message_fits_in_one_frame():
+    # As Python clients write it, every character a \u surrogate pair: the most bytes it can take.
+    payload = {"room_id": MAX_ID, "content": "\U0001d11e" * 4000, "client_id": "~" * 64}
+    packet = Packet(EVENT, data=["send_message", payload], namespace="/chat", id=2**31)
+    frame = "4" + packet.encode()  # the engine.io message type, then the socket.io packet
+    assert len(frame.encode()) <= Config().SOCKET_MAX_FRAME_BYTES

@@ -4,6 +4,7 @@ HTTP through requests and WebSockets through python-socketio.
 """
 
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -33,6 +34,7 @@ NEUTRALISED = (
     "ADMIN_PASSWORD",
     "CORS_ORIGINS",
     "PUBLIC_URL",
+    "LOG_LEVEL",
 )
 # The suites sign many people up and in from 127.0.0.1: real servers get the REST limits on, but
 # with room to spare (tests/test_rate_limits.py tests the limits themselves).
@@ -241,6 +243,18 @@ def test_registered_user_is_signed_in_by_cookie(server):
     assert me.status_code == 200, me.text
     assert me.json()["user"]["email"] == email
     assert me.json()["csrf_token"]
+
+
+def test_a_mail_without_mail_server_is_logged_dated_with_level_and_logger(server):
+    _, email = register(server, "Logan Log")
+    response = requests.post(f"{server.url}/auth/password/forgot", json={"email": email}, timeout=10)
+    assert response.status_code == 202
+    dated = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} "
+    line = re.compile(dated + r"INFO app\.services\.mailer: MAIL_SERVER unset", re.M)
+    deadline = time.monotonic() + 10  # the mail goes out off the request thread
+    while not line.search(server.log.read_text(errors="replace")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert line.search(server.log.read_text(errors="replace")), server.output()
 
 
 def test_unknown_path_is_a_json_404(server):
