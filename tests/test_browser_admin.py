@@ -175,6 +175,31 @@ def test_archiving_feedback_moves_it_to_archived(browsing, admin) -> None:
     expect(page.locator("#feedback-list")).to_contain_text("Old news")
 
 
+def test_archiving_before_the_read_mark_is_answered_still_archives(browsing, admin) -> None:
+    """Opening a new item sends "read"; an Archive clicked before that answer must not be
+    overtaken by it on the server (CI once stored "read" after "archived")."""
+    item = submit("Racing")
+    page = browsing.page(admin)
+    held = []  # the "read" request, kept from the server until Archive was clicked
+
+    def hold_read(route) -> None:
+        if route.request.method == "PATCH" and '"read"' in (route.request.post_data or ""):
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route(f"**/feedback/{item.id}", hold_read)
+    page.goto("/admin/feedback")
+    page.locator("#feedback-list").get_by_role("button", name=re.compile("Racing")).click()
+    while not held:
+        page.wait_for_timeout(20)
+    page.get_by_role("button", name="Archive").click()
+    page.wait_for_timeout(300)  # an Archive sent at once would reach the server first
+    held[0].continue_()
+    expect(page.locator("#feedback-list")).not_to_contain_text("Racing")
+    assert stored(Feedback, item.id).status == "archived"
+
+
 def test_marking_feedback_new_again_raises_the_badge(browsing, admin) -> None:
     item = submit("Later")
     page = browsing.page(admin)
