@@ -113,6 +113,17 @@ def test_dialog_buttons_stay_disabled_until_the_chat_scripts_have_wired_them(bro
         expect(page.locator(".chat-rooms-actions").get_by_role("button", name=name)).to_be_disabled()
 
 
+def test_the_composer_stays_disabled_until_a_room_is_open(browsing) -> None:
+    user = make_user()
+    make_room(user, name="general")
+    page = browsing.page(user)
+    # As if the chat's scripts had not run yet: nothing typed can be lost or posted natively.
+    page.route("**/js/chat/main.js", lambda route: route.fulfill(content_type="text/javascript", body=""))
+    page.goto("/")
+    expect(composer(page)).to_be_disabled()
+    expect(page.get_by_role("button", name="Send")).to_be_disabled()
+
+
 def test_dialog_buttons_are_enabled_once_the_chat_has_started(browsing) -> None:
     page = browsing.page(make_user())
     page.goto("/")
@@ -214,8 +225,7 @@ def test_editing_and_deleting_reach_the_other_member(browsing) -> None:
     expect(seen.locator(".msg-text")).to_have_text("final text")
     expect(seen).to_contain_text("(edited)")
 
-    own.get_by_role("button", name="Delete message").focus()
-    author_page.keyboard.press("Enter")
+    own.get_by_role("button", name="Delete message").press("Enter")
     author_page.locator("#confirm-ok").click()
     expect(seen.locator(".msg-text")).to_have_text("message deleted")
     expect(own.locator(".msg-text")).to_have_text("message deleted")

@@ -40,10 +40,14 @@ function actionBar(message) {
     buttons.push(iconButton("bi-pencil", "Edit message", () => startEditing(message.id)));
   }
   if (!message.deleted && (mine || canManageOpenRoom())) {
-    buttons.push(iconButton("bi-trash", "Delete message", () => actions.onDelete(message), "text-danger"));
+    const onDelete = () => actions.onDelete(state.messages.get(message.id) || message);
+    buttons.push(iconButton("bi-trash", "Delete message", onDelete, "text-danger"));
   }
   if (!buttons.length) return null;
-  return el("div", { className: "msg-actions", role: "group", "aria-label": "Message actions" }, ...buttons);
+  const names = buttons.map((button) => button.getAttribute("aria-label")).join(",");
+  return el("div", {
+    className: "msg-actions", role: "group", "aria-label": "Message actions", dataset: { actions: names },
+  }, ...buttons);
 }
 
 function meta(author, iso, edited) {
@@ -121,17 +125,30 @@ function insertConfirmed(node, id) {
   regroup(node.nextElementSibling);
 }
 
+function sameMessage(a, b) {
+  if (!a) return false;
+  const shown = (m) => [m.content, m.edited_at, m.deleted, m.author.name, m.author.avatar_url];
+  return shown(a).every((value, i) => value === shown(b)[i]);
+}
+
+function redraw(message) {
+  const existing = nodes.get(message.id);
+  const fresh = messageNode(message);
+  fresh.className = existing.className;
+  existing.replaceWith(fresh);
+  nodes.set(message.id, fresh);
+}
+
 /** Add or update a confirmed message of the open room; true if it was not shown before. */
 export function upsertMessage(message) {
   if (message.room_id !== state.currentRoomId) return false;
+  const held = state.messages.get(message.id);
+  if (held?.deleted && !message.deleted) return false; // a late edit answer after the deletion
   state.messages.set(message.id, message);
   const existing = nodes.get(message.id);
   if (existing) {
-    if (existing.classList.contains("msg-editing")) return false;
-    const fresh = messageNode(message);
-    fresh.className = existing.className;
-    existing.replaceWith(fresh);
-    nodes.set(message.id, fresh);
+    // The same message again (my edit's answer, then its echo): keep the node, and the focus in it.
+    if (!existing.classList.contains("msg-editing") && !sameMessage(held, message)) redraw(message);
     return false;
   }
   const stick = nearBottom() || message.author.id === state.me.id;
@@ -173,10 +190,15 @@ export function markDeleted(messageId) {
 
 /** Replace the list with a room's messages (oldest to newest) and its pending sends. */
 export function showConversation(messages, hasMore) {
+  // Messages newer than the page that came while it was on its way (live, or my send's ack) stay.
+  const top = messages.at(-1)?.id ?? 0;
+  const newer = [...state.messages.values()]
+    .filter((message) => message.room_id === state.currentRoomId && message.id > top)
+    .sort((a, b) => a.id - b.id);
   nodes.clear();
   state.messages.clear();
   list().replaceChildren();
-  for (const message of messages) {
+  for (const message of [...messages, ...newer]) {
     state.messages.set(message.id, message);
     const node = messageNode(message);
     nodes.set(message.id, node);
@@ -254,9 +276,10 @@ export function listIsShort() {
 export function refreshActions() {
   for (const [id, node] of nodes) {
     if (node.classList.contains("msg-editing")) continue;
-    const message = state.messages.get(id);
-    node.querySelector(".msg-actions")?.remove();
-    const bar = actionBar(message);
+    const old = node.querySelector(".msg-actions");
+    const bar = actionBar(state.messages.get(id));
+    if (old?.dataset.actions === bar?.dataset.actions) continue; // unchanged: keep the focus in it
+    old?.remove();
     if (bar) node.append(bar);
   }
 }
@@ -265,7 +288,7 @@ function finishEditing(messageId) {
   const node = nodes.get(messageId);
   if (!node) return;
   node.classList.remove("msg-editing");
-  upsertMessage(state.messages.get(messageId));
+  redraw(state.messages.get(messageId));
   nodes.get(messageId)?.querySelector(".msg-action")?.focus();
 }
 
