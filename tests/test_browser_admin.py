@@ -191,8 +191,11 @@ def test_archiving_before_the_read_mark_is_answered_still_archives(browsing, adm
     page.route(f"**/feedback/{item.id}", hold_read)
     page.goto("/admin/feedback")
     page.locator("#feedback-list").get_by_role("button", name=re.compile("Racing")).click()
-    while not held:
+    for _ in range(500):  # the page sends it on opening; 10 s at most
+        if held:
+            break
         page.wait_for_timeout(20)
+    assert held, "opening the new item sent no read mark"
     page.get_by_role("button", name="Archive").click()
     page.wait_for_timeout(300)  # an Archive sent at once would reach the server first
     held[0].continue_()
@@ -205,8 +208,10 @@ def test_marking_feedback_new_again_raises_the_badge(browsing, admin) -> None:
     page = browsing.page(admin)
     page.goto("/admin/feedback")
     page.locator("#feedback-list").get_by_role("button", name=re.compile("Later")).click()
+    expect(page.locator("#reader-status")).to_have_text("Read")  # the read mark was answered
     expect(page.locator("#nav-feedback-count")).to_be_hidden()
     page.get_by_role("button", name="Mark new").click()
+    expect(page.locator("#reader-status")).to_have_text("New")  # only the answer shows this
     expect(page.locator("#nav-feedback-count")).to_have_text("1")
     assert stored(Feedback, item.id).status == "new"
 

@@ -145,6 +145,8 @@ def test_sign_in_never_follows_a_next_the_browser_reads_as_another_host(browsing
 def test_sign_out_from_the_user_menu_ends_the_session(browsing) -> None:
     page = browsing.page(make_user())
     page.goto("/profile")
+    # Loaded first: a profile request answered 401 after the sign-out would go to /login?next=.
+    expect(page.locator("#profile")).to_have_attribute("aria-busy", "false")
     page.locator("#user-menu").click()
     page.get_by_role("button", name="Sign out", exact=True).click()
     expect(page).to_have_url(at(browsing, "/login"))

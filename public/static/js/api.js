@@ -41,6 +41,19 @@ async function readAnswer(response) {
   return body;
 }
 
+/**
+ * Answers to the same kind of request can arrive out of order: newestOnly() returns start(),
+ * and start() returns isNewest(), true while no later start() was made. A loader calls start()
+ * before it asks and drops an answer for which isNewest() is false.
+ */
+export function newestOnly() {
+  let newest = 0;
+  return () => {
+    const ticket = ++newest;
+    return () => ticket === newest;
+  };
+}
+
 /** Call the API: api("POST", "/rooms", {name}) resolves to the JSON body or throws ApiRequestError. */
 export async function api(method, path, body = undefined) {
   const hasBody = body !== undefined;

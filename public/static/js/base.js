@@ -1,5 +1,5 @@
 // Runs on every page: the feedback modal, signing out, and the admin's new-feedback count.
-import { api } from "./api.js";
+import { api, newestOnly } from "./api.js";
 import { busy, clearErrors, currentUser, enableDialogTriggers, formValues, showErrors, toast } from "./ui.js";
 
 function wireFeedback() {
@@ -38,16 +38,20 @@ function wireSignOut() {
   }
 }
 
+const feedbackCount = newestOnly(); // the page's first count may answer after a later one
+
 /** Show how many feedback items are new on the navbar's Admin button. */
 export async function refreshFeedbackCount() {
   const badge = document.getElementById("nav-feedback-count");
   if (!badge) return;
+  const isNewest = feedbackCount();
   try {
     const { total } = await api("GET", "/feedback?status=new&per_page=1");
+    if (!isNewest()) return;
     badge.textContent = total > 99 ? "99+" : String(total);
     badge.classList.toggle("d-none", total === 0);
   } catch {
-    badge.classList.add("d-none");
+    if (isNewest()) badge.classList.add("d-none");
   }
 }
 

@@ -1,6 +1,6 @@
 // /admin: the four counts and a bar chart of messages per day (inline SVG built with DOM calls),
 // with the same numbers in a visually-hidden table for screen readers.
-import { api } from "../api.js";
+import { api, newestOnly } from "../api.js";
 import { el, toast } from "../ui.js";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -105,19 +105,23 @@ function fillTable(days) {
   document.querySelector("#chart-table tbody").replaceChildren(...rows);
 }
 
+const statsLoad = newestOnly(); // Refresh clicked twice: only the later answer draws
+
 /** Fetch /admin/stats and show it: the cards, the chart and its table. */
 export async function loadStats() {
   const cards = document.getElementById("stat-cards");
   cards.setAttribute("aria-busy", "true");
+  const isNewest = statsLoad();
   let stats;
   try {
     stats = await api("GET", "/admin/stats");
   } catch (error) {
-    toast(error.message, "danger");
+    if (isNewest()) toast(error.message, "danger");
     return;
   } finally {
-    cards.setAttribute("aria-busy", "false");
+    if (isNewest()) cards.setAttribute("aria-busy", "false");
   }
+  if (!isNewest()) return; // Refresh was clicked again: the later answer draws
   for (const node of cards.querySelectorAll("[data-stat]")) {
     node.textContent = stats[node.dataset.stat].toLocaleString();
   }

@@ -1,6 +1,6 @@
 // /admin/rooms: public and private rooms page by page, searchable by name and filtered by status;
 // close, reopen and delete them (delete asks first) and see who their members are.
-import { api } from "../api.js";
+import { api, newestOnly } from "../api.js";
 import { avatar, el, toast } from "../ui.js";
 import {
   actionButton,
@@ -146,17 +146,21 @@ function memberItem(member) {
   return item;
 }
 
+const membersLoad = newestOnly(); // the dialog shows the room asked for last
+
 async function showMembers(room) {
   const items = document.getElementById("members-list");
   document.getElementById("members-title").textContent = `Members of ${room.name}`;
   items.replaceChildren(el("li", { className: "list-group-item text-body-secondary" }, "Loading…"));
   window.bootstrap.Modal.getOrCreateInstance(membersModal).show();
+  const isNewest = membersLoad();
   try {
     const { members } = await api("GET", `/rooms/${room.id}/members`);
+    if (!isNewest()) return; // another room's members were asked for since
     const nobody = el("li", { className: "list-group-item" }, "No members.");
     items.replaceChildren(...(members.length ? members.map(memberItem) : [nobody]));
   } catch (error) {
-    items.replaceChildren(el("li", { className: "list-group-item text-danger" }, error.message));
+    if (isNewest()) items.replaceChildren(el("li", { className: "list-group-item text-danger" }, error.message));
   }
 }
 

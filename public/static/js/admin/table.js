@@ -1,5 +1,6 @@
 // What the admin tables share: numbered pages (Previous/Next and "x–y of total"), a debounced
 // search box, and the placeholder rows shown while loading, when empty and on errors.
+import { newestOnly } from "../api.js";
 import { el, toast } from "../ui.js";
 
 export const PER_PAGE = 25;
@@ -59,24 +60,24 @@ function pagerControls(root, onMove) {
  */
 export function pagedList({ pager, load, render, onError, perPage = PER_PAGE }) {
   let page = 1;
-  let latest = 0;
+  const startLoad = newestOnly();
   const controls = pagerControls(pager, (step) => {
     page = Math.max(1, page + step);
     refresh();
   });
 
   async function refresh() {
-    const request = ++latest;
+    const isNewest = startLoad();
     let answer;
     try {
       answer = await load(page, perPage);
     } catch (error) {
-      if (request !== latest) return;
+      if (!isNewest()) return;
       toast(error.message, "danger");
       onError?.(error);
       return;
     }
-    if (request !== latest) return; // an older answer arriving after a newer request
+    if (!isNewest()) return; // an older answer arriving after a newer request
     const { items, total } = answer;
     if (items.length === 0 && page > 1 && total > 0) {
       page = Math.ceil(total / perPage); // the last rows of a page went away: show the last page

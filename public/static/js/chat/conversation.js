@@ -1,6 +1,6 @@
 // Opening a room: join it over the socket (the latest page, or a catch-up after a reconnect),
 // load its members, page older history on scroll, and keep the read marker moving.
-import { api } from "../api.js";
+import { api, newestOnly } from "../api.js";
 import { toast } from "../ui.js";
 import { confirmSend, focusComposer, setComposerEnabled, stopTyping } from "./composer.js";
 import { renderHeader } from "./header.js";
@@ -23,6 +23,7 @@ let joinTicket = 0; // answers to an older join (the user moved on) are dropped
 let loadingOlder = false;
 let markReadTimer = null;
 let onUnavailable = () => {};
+const membersLoad = newestOnly(); // an older list must not replace a newer one
 
 /** Show the closed notice and enable or disable the composer to match the open room. */
 export function applyRoomState() {
@@ -54,13 +55,14 @@ export function scheduleMarkRead() {
 /** Load the open room's members (and my role in it). */
 export async function loadMembers() {
   const roomId = state.currentRoomId;
+  const isNewest = membersLoad();
   let members;
   try {
     ({ members } = await api("GET", `/rooms/${roomId}/members`));
   } catch {
     return; // the room went away or the server is unreachable; the next join tries again
   }
-  if (roomId !== state.currentRoomId) return;
+  if (roomId !== state.currentRoomId || !isNewest()) return;
   state.members = members;
   state.myRole = members.find((member) => member.user.id === state.me.id)?.role || null;
   renderMembers();
